@@ -1,0 +1,60 @@
+/** The iOS BFF: the base contract plus screen-scale thumbnails, universal links and summaries. */
+import { fileURLToPath } from 'node:url';
+import { type BffServerOptions, type RunningBff, startBff } from '@bff/bff-server';
+import { loadManifest } from '@bff/persisted-operations';
+import { type AppPolicy, closestImage, type ProductParent, summarize, userInput } from '@bff/resolvers';
+
+export const iosPolicy: AppPolicy = Object.freeze({
+  products: { default: 12, max: 30 },
+  invoices: { default: 10, max: 25 },
+  limits: {
+    maxDepth: 10,
+    maxAliases: 15,
+    maxDirectives: 10,
+    maxTokens: 1_000,
+    maxCost: 2_000,
+    maxRootFields: 8,
+    maxBodyBytes: 16_384,
+    maxDocumentChars: 8_000,
+    defaultListSize: 10,
+  },
+  operationBudgetMs: 2_500,
+});
+
+/** Thumbnail size in points; multiplied by the screen scale to get pixels. */
+const THUMBNAIL_POINTS = 120;
+
+export function iosResolvers(universalLinkBase: string) {
+  const base = universalLinkBase.replace(/\/+$/, '');
+  return {
+    Product: {
+      thumbnailUrl: (product: ProductParent, args: { scale: number }) => {
+        if (![1, 2, 3].includes(args.scale))
+          throw userInput('scale', `scale must be 1, 2 or 3, received ${args.scale}`);
+        return closestImage(product.images, THUMBNAIL_POINTS * args.scale);
+      },
+      deepLink: (product: ProductParent) => `${base}/p/${encodeURIComponent(product.id)}`,
+      summary: (product: ProductParent) => summarize(product.description, 140),
+    },
+  };
+}
+
+export type IosBffOptions = Omit<BffServerOptions, 'app' | 'schemaDir' | 'resolvers' | 'policy'> & {
+  /** Origin of the universal links (served with an apple-app-site-association file). @default 'https://shop.example.com' */
+  universalLinkBase?: string;
+};
+
+/** The trusted documents, built from ./operations by `pnpm persisted:build`. */
+export const iosManifestPath = fileURLToPath(new URL('../persisted-operations.json', import.meta.url));
+
+/** Starts the iOS BFF. Its trusted documents are always served by hash; in production they are all it runs. */
+export async function startIosBff({ universalLinkBase, ...options }: IosBffOptions): Promise<RunningBff> {
+  return startBff({
+    persistedOperations: { manifest: await loadManifest(iosManifestPath), enforce: options.production },
+    ...options,
+    app: 'ios',
+    schemaDir: fileURLToPath(new URL('../schema', import.meta.url)),
+    resolvers: iosResolvers(universalLinkBase ?? 'https://shop.example.com'),
+    policy: iosPolicy,
+  });
+}

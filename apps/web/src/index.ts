@@ -1,0 +1,68 @@
+/** The web BFF: the base contract plus full descriptions and every image width. */
+import { fileURLToPath } from 'node:url';
+import { type BffServerOptions, type RunningBff, startBff } from '@bff/bff-server';
+import { type AppPolicy, type BffContext, userInput } from '@bff/resolvers';
+import { decodeJwt } from 'jose';
+
+/** The web client shows the longest lists. */
+export const webPolicy: AppPolicy = Object.freeze({
+  products: { default: 24, max: 100 },
+  invoices: { default: 20, max: 100 },
+  limits: {
+    maxDepth: 12,
+    maxAliases: 30,
+    maxDirectives: 20,
+    maxTokens: 2_000,
+    maxCost: 5_000,
+    maxRootFields: 15,
+    maxBodyBytes: 32_768,
+    maxDocumentChars: 10_000,
+    defaultListSize: 10,
+  },
+  operationBudgetMs: 3_000,
+});
+
+/**
+ * `description` and `images` are properties of the catalogue record, so the default resolvers
+ * serve them. `login` and `logout` manage the cookie session.
+ */
+export const webResolvers = {
+  Mutation: {
+    login: async (_: unknown, args: { email: string; password: string }, context: BffContext) => {
+      if (args.email.length > 254) throw userInput('email', 'email is too long');
+      if (args.password.length > 128) throw userInput('password', 'password is too long');
+      const { accessToken, expiresIn } = await context.commands.login({ ...args, audience: 'web' });
+      context.session?.start(accessToken, expiresIn);
+      // The token came straight from Identity over our own connection: its claims can be read as they are.
+      const claims = decodeJwt(accessToken);
+      const viewer = {
+        id: String(claims.sub),
+        roles: Array.isArray(claims.roles) ? claims.roles.map(String) : [],
+        email: typeof claims.email === 'string' ? claims.email : undefined,
+        name: typeof claims.name === 'string' ? claims.name : undefined,
+      };
+      context.viewer = viewer;
+      return {
+        viewer,
+        expiresAt: new Date(((claims.exp as number | undefined) ?? Date.now() / 1000 + expiresIn) * 1000),
+      };
+    },
+    logout: (_: unknown, __: unknown, context: BffContext) => {
+      context.session?.end();
+      return true;
+    },
+  },
+};
+
+export type WebBffOptions = Omit<BffServerOptions, 'app' | 'schemaDir' | 'resolvers' | 'policy'>;
+
+export function startWebBff(options: WebBffOptions): Promise<RunningBff> {
+  return startBff({
+    ...options,
+    app: 'web',
+    schemaDir: fileURLToPath(new URL('../schema', import.meta.url)),
+    resolvers: webResolvers,
+    policy: webPolicy,
+    sessionCookie: true,
+  });
+}

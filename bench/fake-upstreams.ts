@@ -1,0 +1,166 @@
+// Deterministic fake Identity and Billing (REST) and Product (gRPC) services for the benchmark:
+// the same endpoints the BFF uses, a configurable latency, and counters of calls and batch
+// sizes (GET /__stats, POST /__reset on the identity port).
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { loadProductService } from '@bff/schema';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { ISSUER, invoicesById, invoicesByUser, productsById, users } from './fixtures.ts';
+
+export interface FakeUpstreams {
+  identityUrl: string;
+  billingUrl: string;
+  productAddr: string;
+  /** An access token per user id, audience `web`. */
+  tokens: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export interface UpstreamStats {
+  calls: Record<string, number>;
+  batchSizes: Record<string, number[]>;
+}
+
+export async function startFakeUpstreams(latencyMs: number): Promise<FakeUpstreams> {
+  const stats: UpstreamStats = { calls: {}, batchSizes: {} };
+  const count = (name: string, batch?: number) => {
+    stats.calls[name] = (stats.calls[name] ?? 0) + 1;
+    if (batch === undefined) return;
+    const sizes = stats.batchSizes[name] ?? [];
+    sizes.push(batch);
+    stats.batchSizes[name] = sizes;
+  };
+  const later = (fn: () => void) => (latencyMs > 0 ? setTimeout(fn, latencyMs) : fn());
+
+  const { privateKey, publicKey } = await generateKeyPair('ES256');
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'bench-key', alg: 'ES256', use: 'sig' };
+  const tokens: Record<string, string> = {};
+  for (const user of users) {
+    tokens[user.id] = await new SignJWT({ roles: user.roles, email: user.email, name: user.name })
+      .setProtectedHeader({ alg: 'ES256', kid: 'bench-key' })
+      .setIssuer(ISSUER)
+      .setSubject(user.id)
+      .setAudience('web')
+      .setIssuedAt()
+      .setExpirationTime('2h')
+      .sign(privateKey);
+  }
+
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  };
+  const ids = (url: URL, name: string) => (url.searchParams.get(name) ?? '').split(',').filter(Boolean);
+
+  const identity = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/__stats') return json(res, 200, stats);
+    if (url.pathname === '/__reset') {
+      stats.calls = {};
+      stats.batchSizes = {};
+      return json(res, 200, {});
+    }
+    if (url.pathname === '/.well-known/jwks.json') return json(res, 200, { keys: [jwk] });
+    if (url.pathname === '/readyz') return json(res, 200, { status: 'ready' });
+    if (url.pathname === '/v1/users') {
+      const wanted = ids(url, 'ids');
+      count('identity.users', wanted.length);
+      return later(() => json(res, 200, { users: users.filter((u) => wanted.includes(u.id)) }));
+    }
+    json(res, 404, { error: { code: 'NOT_FOUND', message: 'no route' } });
+  });
+
+  const billing = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/readyz') return json(res, 200, { status: 'ready' });
+    if (url.pathname === '/v1/invoices' && url.searchParams.has('userId')) {
+      count('billing.invoicesByUser');
+      const first = Number(url.searchParams.get('first') ?? 20);
+      const all = invoicesByUser.get(url.searchParams.get('userId') ?? '') ?? [];
+      const page = all.slice(0, first);
+      return later(() =>
+        json(res, 200, {
+          invoices: page,
+          pageInfo: { hasNextPage: all.length > first, endCursor: page.at(-1)?.cursor ?? null },
+        }),
+      );
+    }
+    if (url.pathname === '/v1/invoices') {
+      const wanted = ids(url, 'ids');
+      count('billing.invoicesByIds', wanted.length);
+      return later(() => json(res, 200, { invoices: wanted.flatMap((id) => invoicesById.get(id) ?? []) }));
+    }
+    json(res, 404, { error: { code: 'NOT_FOUND', message: 'no route' } });
+  });
+
+  const toProduct = (id: string) => {
+    const p = productsById.get(id);
+    return p
+      ? {
+          id: p.id,
+          sku: p.sku,
+          name: p.name,
+          description: p.description,
+          category: p.category,
+          price: { amountMinor: p.priceMinor, currency: 'USD' },
+          images: p.images,
+          inventory: p.inventory,
+        }
+      : undefined;
+  };
+  const product = new grpc.Server();
+  product.addService(loadProductService().service, {
+    GetProducts: (
+      call: grpc.ServerUnaryCall<{ ids: string[] }, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
+      count('product.GetProducts', call.request.ids.length);
+      later(() => callback(null, { products: call.request.ids.flatMap((id) => toProduct(id) ?? []) }));
+    },
+    GetProduct: (
+      call: grpc.ServerUnaryCall<{ id: string }, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
+      count('product.GetProduct');
+      const found = toProduct(call.request.id);
+      later(() =>
+        found ? callback(null, found) : callback({ code: grpc.status.NOT_FOUND, details: 'not found' }),
+      );
+    },
+    ListProducts: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+      count('product.ListProducts');
+      later(() => callback(null, { products: [], nextPageToken: '', totalSize: 0 }));
+    },
+    UpdatePrice: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
+      callback({ code: grpc.status.UNIMPLEMENTED }),
+  });
+  new HealthImplementation({ '': 'SERVING' }).addToServer(product);
+  const productPort = await new Promise<number>((resolve, reject) =>
+    product.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) =>
+      error ? reject(error) : resolve(port),
+    ),
+  );
+
+  const listen = (server: ReturnType<typeof createServer>) =>
+    new Promise<string>((resolve) =>
+      server.listen(0, '127.0.0.1', () =>
+        resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`),
+      ),
+    );
+  identity.keepAliveTimeout = 60_000;
+  billing.keepAliveTimeout = 60_000;
+  return {
+    identityUrl: await listen(identity),
+    billingUrl: await listen(billing),
+    productAddr: `127.0.0.1:${productPort}`,
+    tokens,
+    async close() {
+      await new Promise<void>((resolve) => identity.close(() => resolve()));
+      await new Promise<void>((resolve) => billing.close(() => resolve()));
+      await new Promise<void>((resolve) => product.tryShutdown(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,280 @@
+// The benchmark harness: fake upstreams in one process, each contender in its own, autocannon
+// in this one. Every response is compared with the golden body; a run with errors is void.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { users } from './fixtures.ts';
+import { LARGE_INVOICES, type WorkloadName, workloads } from './workloads.ts';
+
+export type ContenderName = 'bff' | 'bff-graphql-js' | 'bff-without-plugins' | 'handwritten' | 'naive';
+
+export interface BenchOptions {
+  seconds: number;
+  connections: number;
+  latenciesMs: number[];
+  workloads: WorkloadName[];
+  contenders: ContenderName[];
+  /** Also measure latency at half the hand-written maximum rate (medium workload). */
+  fixedRate: boolean;
+  /** Rounds per contender and workload; each keeps its best. @default 2 */
+  rounds?: number;
+  log?: (line: string) => void;
+}
+
+export interface RunResult {
+  contender: ContenderName;
+  workload: WorkloadName;
+  latencyMs: number;
+  mode: 'max' | 'fixed-rate';
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  mismatches: number;
+  bytesPerResponse: number;
+  upstreamCallsPerOp: Record<string, number>;
+  peakRssMb: number;
+  valid: boolean;
+}
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+interface Child {
+  process: ChildProcess;
+  info: Record<string, unknown>;
+}
+
+function startChild(role: string, config: unknown): Promise<Child> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'bench/proc.ts', role, JSON.stringify(config)],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, NODE_ENV: 'production' },
+      },
+    );
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error(`${role} did not start`)), 30_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const line = buffer.split('\n').find((l) => l.startsWith('READY '));
+      if (line) {
+        clearTimeout(timer);
+        resolve({ process: child, info: JSON.parse(line.slice(6)) as Record<string, unknown> });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+  });
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (child.process.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.process.once('exit', resolve));
+  child.process.kill('SIGTERM');
+  await exited;
+}
+
+function peakRssMb(pid: number | undefined): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return Math.round(kb / 1024);
+  } catch {
+    return 0;
+  }
+}
+
+function headersFor(workload: WorkloadName, token: string): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    authorization: `Bearer ${token}`,
+    'x-workload': workload,
+    'x-first': String(LARGE_INVOICES),
+  };
+}
+
+async function post(
+  url: string,
+  workload: WorkloadName,
+  token: string,
+): Promise<{ status: number; text: string }> {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: headersFor(workload, token),
+    body: JSON.stringify({ query: workloads[workload].query }),
+  });
+  return { status: response.status, text: await response.text() };
+}
+
+async function load(
+  url: string,
+  workload: WorkloadName,
+  tokens: Record<string, string>,
+  golden: Map<string, string>,
+  options: { seconds: number; connections: number; rate?: number },
+) {
+  let mismatches = 0;
+  let errors = 0;
+  let bytes = 0;
+  let responses = 0;
+  const body = JSON.stringify({ query: workloads[workload].query });
+  let next = 0;
+  const result = await autocannon({
+    url,
+    connections: options.connections,
+    duration: options.seconds,
+    pipelining: 1,
+    ...(options.rate ? { overallRate: options.rate } : {}),
+    requests: [
+      {
+        method: 'POST',
+        body,
+        setupRequest: (request: Record<string, unknown>, context: Record<string, unknown>) => {
+          // Rotate through the users, so no response can be served from anything cached.
+          const user = users[next++ % users.length] as (typeof users)[number];
+          context.user = user.id;
+          request.headers = headersFor(workload, tokens[user.id] as string);
+          return request;
+        },
+        onResponse: (status: number, text: string, context: Record<string, unknown>) => {
+          responses++;
+          bytes += text.length;
+          if (status !== 200) errors++;
+          else if (text.trimEnd() !== golden.get(context.user as string)) mismatches++;
+        },
+      },
+    ],
+  } as unknown as autocannon.Options);
+  return {
+    requests: result.requests.total,
+    rps: Math.round(result.requests.average),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: errors + result.errors + result.timeouts + result.non2xx,
+    mismatches,
+    bytesPerResponse: responses ? Math.round(bytes / responses) : 0,
+  };
+}
+
+export async function runBench(options: BenchOptions): Promise<RunResult[]> {
+  const log = options.log ?? (() => {});
+  const results: RunResult[] = [];
+  for (const latencyMs of options.latenciesMs) {
+    const upstreams = await startChild('upstreams', { latencyMs });
+    const { identityUrl, billingUrl, productAddr, tokens } = upstreams.info as {
+      identityUrl: string;
+      billingUrl: string;
+      productAddr: string;
+      tokens: Record<string, string>;
+    };
+    const stats = async () =>
+      (await (await fetch(`${identityUrl}/__stats`)).json()) as { calls: Record<string, number> };
+    const reset = () => fetch(`${identityUrl}/__reset`, { method: 'POST' });
+    // The hand-written aggregator's answers are the golden bodies.
+    const reference = await startChild('handwritten', { identityUrl, billingUrl, productAddr });
+    const goldens = new Map<WorkloadName, Map<string, string>>();
+    for (const workload of options.workloads) {
+      const golden = new Map<string, string>();
+      for (const user of users) {
+        const response = await post(`${reference.info.url}/graphql`, workload, tokens[user.id] as string);
+        golden.set(user.id, response.text.trimEnd()); // Apollo ends its JSON with a newline
+      }
+      goldens.set(workload, golden);
+    }
+    await stopChild(reference);
+    const maxRate = new Map<string, number>();
+
+    // Contenders alternate within each workload, round after round, in reversed order every
+    // other round, and each keeps its best round: on a shared machine whose speed drifts, this
+    // compares them under the same conditions rather than whoever happened to run first.
+    const rounds = Math.max(1, options.rounds ?? 2);
+    for (const workload of options.workloads) {
+      const golden = goldens.get(workload) as Map<string, string>;
+      const best = new Map<ContenderName, RunResult>();
+      for (let round = 0; round < rounds; round++) {
+        const order = round % 2 === 0 ? options.contenders : [...options.contenders].reverse();
+        for (const contender of order) {
+          const child = await startChild(contender, { identityUrl, billingUrl, productAddr });
+          const url = `${child.info.url}${child.info.path}`;
+          // Check before loading: the same bytes for every user.
+          let preMismatch = 0;
+          for (const user of users.slice(0, 10)) {
+            const response = await post(url, workload, tokens[user.id] as string);
+            if (response.text.trimEnd() !== golden.get(user.id)) preMismatch++;
+          }
+          await load(url, workload, tokens, golden, {
+            seconds: Math.min(2, options.seconds),
+            connections: options.connections,
+          }); // warm-up
+          const run = await load(url, workload, tokens, golden, options);
+          // Upstream calls per operation, counted exactly over 20 operations one at a time,
+          // once the load's last requests have drained.
+          await new Promise((resolve) => setTimeout(resolve, 500));
+          await reset();
+          for (const user of users.slice(0, 20)) await post(url, workload, tokens[user.id] as string);
+          const calls = (await stats()).calls;
+          const perOp = Object.fromEntries(Object.entries(calls).map(([name, n]) => [name, n / 20]));
+          const result: RunResult = {
+            contender,
+            workload,
+            latencyMs,
+            mode: 'max',
+            ...run,
+            mismatches: run.mismatches + preMismatch,
+            upstreamCallsPerOp: perOp,
+            peakRssMb: peakRssMb(child.process.pid),
+            valid: run.errors === 0 && run.mismatches + preMismatch === 0,
+          };
+          log(
+            `round ${round + 1}  ${contender.padEnd(20)} ${workload.padEnd(7)} ${latencyMs} ms  ${String(run.rps).padStart(6)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms${result.valid ? '' : '  INVALID'}`,
+          );
+          await stopChild(child);
+          const previous = best.get(contender);
+          // An invalid round always stands (it voids the result); otherwise the faster one.
+          if (!previous || (previous.valid && (!result.valid || result.rps > previous.rps)))
+            best.set(contender, result);
+        }
+      }
+      for (const contender of options.contenders) {
+        const result = best.get(contender) as RunResult;
+        results.push(result);
+        if (contender === 'handwritten') maxRate.set(`${workload}@${latencyMs}`, result.rps);
+      }
+    }
+
+    if (options.fixedRate && options.workloads.includes('medium') && maxRate.has(`medium@${latencyMs}`)) {
+      const rate = Math.max(1, Math.round((maxRate.get(`medium@${latencyMs}`) as number) / 2));
+      for (const contender of options.contenders.filter((c) => c === 'bff' || c === 'handwritten')) {
+        const child = await startChild(contender, { identityUrl, billingUrl, productAddr });
+        const url = `${child.info.url}${child.info.path}`;
+        const golden = goldens.get('medium') as Map<string, string>;
+        await load(url, 'medium', tokens, golden, {
+          seconds: Math.min(2, options.seconds),
+          connections: options.connections,
+          rate,
+        });
+        const run = await load(url, 'medium', tokens, golden, { ...options, rate });
+        results.push({
+          contender,
+          workload: 'medium',
+          latencyMs,
+          mode: 'fixed-rate',
+          ...run,
+          upstreamCallsPerOp: {},
+          peakRssMb: peakRssMb(child.process.pid),
+          valid: run.errors === 0 && run.mismatches === 0,
+        });
+        log(
+          `${contender.padEnd(20)} medium  ${latencyMs} ms  at ${rate} req/s: p50 ${run.p50} ms  p99 ${run.p99} ms`,
+        );
+        await stopChild(child);
+      }
+    }
+    await stopChild(upstreams);
+  }
+  return results;
+}

@@ -1,0 +1,99 @@
+// `pnpm bench`: the BFF as shipped, the BFF without authentication and rate limiting, a
+// hand-written aggregator and a naive Apollo Server, over the same fake upstreams, side by side.
+// BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_LATENCIES ("0,2"), BENCH_WORKLOADS.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { type ContenderName, type RunResult, runBench } from './harness.ts';
+import type { WorkloadName } from './workloads.ts';
+
+const env = process.env;
+const options = {
+  seconds: Number(env.BENCH_SECONDS ?? 10),
+  connections: Number(env.BENCH_CONNECTIONS ?? 64),
+  latenciesMs: (env.BENCH_LATENCIES ?? '0,2').split(',').map(Number),
+  workloads: (env.BENCH_WORKLOADS ?? 'small,medium,large').split(',') as WorkloadName[],
+  contenders: (env.BENCH_CONTENDERS ?? 'handwritten,bff,bff-without-plugins,naive').split(
+    ',',
+  ) as ContenderName[],
+  fixedRate: env.BENCH_FIXED_RATE !== 'false',
+  rounds: Number(env.BENCH_ROUNDS ?? 2),
+  log: (line: string) => console.log(line),
+};
+for (const [name, value] of Object.entries({ seconds: options.seconds, connections: options.connections })) {
+  if (!(Number.isInteger(value) && value > 0)) {
+    console.error(`bench: ${name} must be a positive whole number, received ${value}`);
+    process.exit(2);
+  }
+}
+
+const results = await runBench(options);
+const find = (
+  contender: ContenderName,
+  workload: WorkloadName,
+  latencyMs: number,
+  mode: RunResult['mode'] = 'max',
+) =>
+  results.find(
+    (r) =>
+      r.contender === contender && r.workload === workload && r.latencyMs === latencyMs && r.mode === mode,
+  );
+
+console.log(
+  '\n| latency | workload | contender | req/s | vs hand-written | p50 ms | p99 ms | upstream calls/op | bytes | peak RSS MB | valid |',
+);
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+for (const r of results.filter((x) => x.mode === 'max')) {
+  const base = find('handwritten', r.workload, r.latencyMs);
+  const ratio = base ? `${Math.round((r.rps / base.rps) * 100)}%` : '';
+  const calls = Object.entries(r.upstreamCallsPerOp)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  console.log(
+    `| ${r.latencyMs} ms | ${r.workload} | ${r.contender} | ${r.rps} | ${ratio} | ${r.p50} | ${r.p99} | ${calls} | ${r.bytesPerResponse} | ${r.peakRssMb} | ${r.valid ? 'yes' : 'NO'} |`,
+  );
+}
+
+const targets: string[] = [];
+for (const latencyMs of options.latenciesMs) {
+  const bff = find('bff', 'medium', latencyMs);
+  const hand = find('handwritten', 'medium', latencyMs);
+  const bare = find('bff-without-plugins', 'medium', latencyMs);
+  if (bff && hand)
+    targets.push(
+      `${latencyMs} ms upstreams: BFF throughput ${Math.round((bff.rps / hand.rps) * 100)}% of hand-written on medium (target ≥ 70%)`,
+    );
+  if (bff && bare)
+    targets.push(
+      `${latencyMs} ms upstreams: authentication + rate limiting cost ${Math.round((1 - bff.rps / bare.rps) * 100)}% of throughput (target ≤ 10%)`,
+    );
+  const bffFixed = find('bff', 'medium', latencyMs, 'fixed-rate');
+  const handFixed = find('handwritten', 'medium', latencyMs, 'fixed-rate');
+  if (bffFixed && handFixed) {
+    targets.push(
+      `${latencyMs} ms upstreams: p50 overhead at half the hand-written maximum rate: ${Math.round((bffFixed.p50 - handFixed.p50) * 10) / 10} ms (target ≤ 1 ms)`,
+    );
+  }
+  for (const workload of options.workloads) {
+    const b = find('bff', workload, latencyMs);
+    const h = find('handwritten', workload, latencyMs);
+    if (b && h) {
+      const sum = (r: RunResult) => Object.values(r.upstreamCallsPerOp).reduce((s, v) => s + v, 0);
+      targets.push(
+        `${latencyMs} ms upstreams: ${workload}: upstream calls per operation BFF ${sum(b).toFixed(1)} vs hand-written ${sum(h).toFixed(1)} (target: equal)`,
+      );
+    }
+  }
+}
+console.log(`\n${targets.join('\n')}`);
+await mkdir(new URL('./results/', import.meta.url), { recursive: true });
+await writeFile(
+  new URL('./results/latest.json', import.meta.url),
+  `${JSON.stringify({ options: { ...options, log: undefined }, results, targets }, null, 2)}\n`,
+);
+const invalid = results.filter((r) => !r.valid);
+if (invalid.length > 0) {
+  console.error(
+    `runs with errors or wrong bodies, which do not count: ${invalid.map((r) => `${r.contender}/${r.workload}@${r.latencyMs}ms`).join(', ')}`,
+  );
+}
+// A wrong body from the BFF is a bug, not a slow run: fail for that.
+if (invalid.some((r) => r.contender.startsWith('bff') && r.mismatches > 0)) process.exit(1);

@@ -1,0 +1,12 @@
+/**
+ * Authentication and authorization for the BFFs: bearer (and, on web, cookie) JWTs verified
+ * against Identity's JWKS, the viewer put on the context, and `@auth` / `@hasRole` enforced.
+ *
+ * Every export here is public API of `@bff/auth`.
+ */
+
+export { applyAuthDirectives, authDirectiveTypeDefs } from './directives.ts';
+export type { AuthPluginOptions } from './plugin.ts';
+export { createAuthPlugin } from './plugin.ts';
+export type { JwtVerifier, JwtVerifierOptions, TokenRejection } from './verifier.ts';
+export { createGatewayClaimsReader, createJwtVerifier, TokenRejectedError } from './verifier.ts';

@@ -1,0 +1,190 @@
+import type { Viewer } from '@bff/resolvers';
+import { UpstreamError, UpstreamErrorCode } from '@bff/upstream-clients';
+import { createRemoteJWKSet, decodeJwt, errors, type JWTPayload, jwtVerify } from 'jose';
+
+export interface JwtVerifierOptions {
+  /** Identity's JWKS URL. One remote key set is kept per verifier: make one per process. */
+  jwksUrl: string;
+  /** Required `iss`. */
+  issuer: string;
+  /** Required `aud`: the app's name. */
+  audience: string;
+  /** Accepted `alg` values; symmetric algorithms and `none` are refused. @default ['ES256', 'EdDSA'] */
+  algorithms?: readonly string[];
+  /** Leeway for `exp` and `nbf`, in seconds. @default 5 */
+  clockToleranceSeconds?: number;
+  /** Deadline for fetching the JWKS, in ms. @default 2000 */
+  jwksTimeoutMs?: number;
+  /** Least time between two JWKS fetches caused by unknown `kid`s, in ms. @default 30000 */
+  jwksCooldownMs?: number;
+  /** How long fetched keys are trusted before a refetch, in ms. @default 600000 */
+  jwksCacheMaxAgeMs?: number;
+  /**
+   * How long a token that verified is trusted again without verifying its signature, in ms
+   * (never past its `exp`). Entries are keyed by the whole token, so only a request presenting
+   * that very token can hit one. 0 turns the cache off. @default 30000
+   */
+  verifiedCacheMs?: number;
+  /** Most tokens remembered. @default 10000 */
+  verifiedCacheSize?: number;
+}
+
+/** Why a token was refused. Only `expired` is worth telling a client apart: it can refresh. */
+export type TokenRejection = 'malformed' | 'expired' | 'invalid';
+
+export class TokenRejectedError extends Error {
+  override readonly name = 'TokenRejectedError';
+  constructor(readonly reason: TokenRejection) {
+    super(`access token ${reason}`);
+  }
+}
+
+export interface JwtVerifier {
+  /** The viewer a token speaks for; TokenRejectedError when it is not acceptable, UpstreamError when the JWKS cannot be had. */
+  verify(token: string): Promise<Viewer>;
+}
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]{2,2048}\.[A-Za-z0-9_-]{2,8192}\.[A-Za-z0-9_-]{2,2048}$/;
+const ASYMMETRIC = new Set([
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+]);
+
+export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
+  const algorithms = [...(options.algorithms ?? ['ES256', 'EdDSA'])];
+  for (const alg of algorithms) {
+    if (!ASYMMETRIC.has(alg)) {
+      throw new TypeError(
+        `createJwtVerifier: algorithms may hold only asymmetric algorithms, received ${JSON.stringify(alg)}`,
+      );
+    }
+  }
+  if (!URL.canParse(options.jwksUrl))
+    throw new TypeError(
+      `createJwtVerifier: jwksUrl must be a URL, received ${JSON.stringify(options.jwksUrl)}`,
+    );
+  const clockTolerance = options.clockToleranceSeconds ?? 5;
+  if (!(clockTolerance >= 0 && clockTolerance <= 300)) {
+    throw new TypeError(
+      `createJwtVerifier: clockToleranceSeconds must be 0 to 300, received ${clockTolerance}`,
+    );
+  }
+  const jwks = createRemoteJWKSet(new URL(options.jwksUrl), {
+    timeoutDuration: options.jwksTimeoutMs ?? 2_000,
+    cooldownDuration: options.jwksCooldownMs ?? 30_000,
+    cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
+  });
+
+  // Verified tokens, newest last (a Map keeps insertion order: the first key is the oldest).
+  const verified = new Map<string, { viewer: Viewer; until: number }>();
+  const cacheMs = options.verifiedCacheMs ?? 30_000;
+  const cacheSize = options.verifiedCacheSize ?? 10_000;
+
+  return {
+    async verify(token) {
+      const cached = cacheMs > 0 ? verified.get(token) : undefined;
+      if (cached) {
+        if (cached.until > Date.now()) return { ...cached.viewer, roles: [...cached.viewer.roles] };
+        verified.delete(token);
+      }
+      if (!COMPACT_JWS.test(token)) throw new TokenRejectedError('malformed');
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(token, jwks, {
+          issuer: options.issuer,
+          audience: options.audience,
+          algorithms,
+          requiredClaims: ['exp', 'iat', 'sub'],
+          clockTolerance,
+        }));
+      } catch (error) {
+        throw classify(error);
+      }
+      if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 128) {
+        throw new TokenRejectedError('invalid');
+      }
+      const roles = Array.isArray(payload.roles)
+        ? payload.roles.filter((r): r is string => typeof r === 'string')
+        : [];
+      const viewer: Viewer = {
+        id: payload.sub,
+        roles,
+        email: typeof payload.email === 'string' ? payload.email : undefined,
+        name: typeof payload.name === 'string' ? payload.name : undefined,
+      };
+      if (cacheMs > 0 && typeof payload.exp === 'number') {
+        if (verified.size >= cacheSize) verified.delete(verified.keys().next().value as string);
+        verified.set(token, { viewer, until: Math.min(Date.now() + cacheMs, payload.exp * 1000) });
+      }
+      return { ...viewer, roles: [...roles] };
+    },
+  };
+}
+
+function classify(error: unknown): Error {
+  if (error instanceof errors.JWTExpired) return new TokenRejectedError('expired');
+  if (error instanceof errors.JWKSTimeout || (error instanceof TypeError && /fetch/i.test(error.message))) {
+    return new UpstreamError('identity', UpstreamErrorCode.Unavailable, 'identity JWKS unavailable', {
+      cause: error,
+    });
+  }
+  if (error instanceof errors.JOSEError && error.code === 'ERR_JWKS_INVALID') {
+    return new UpstreamError('identity', UpstreamErrorCode.BadResponse, 'identity JWKS unreadable', {
+      cause: error,
+    });
+  }
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid)
+    return new TokenRejectedError('malformed');
+  if (error instanceof errors.JOSEError) return new TokenRejectedError('invalid');
+  // A failed fetch of the key set surfaces as a plain network error.
+  return new UpstreamError('identity', UpstreamErrorCode.Unavailable, 'identity JWKS unavailable', {
+    cause: error,
+  });
+}
+
+/**
+ * For a BFF behind a gateway that has verified the token already (Kong, Apollo Router): reads
+ * the claims without checking the signature, still requiring `iss`, `aud`, `sub` and an
+ * unexpired `exp`. A BFF configured so must never be reachable except through that gateway.
+ */
+export function createGatewayClaimsReader(options: { issuer: string; audience: string }): JwtVerifier {
+  return {
+    async verify(token) {
+      if (!COMPACT_JWS.test(token)) throw new TokenRejectedError('malformed');
+      let payload: JWTPayload;
+      try {
+        payload = decodeJwt(token);
+      } catch {
+        throw new TokenRejectedError('malformed');
+      }
+      const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+      if (
+        payload.iss !== options.issuer ||
+        !audiences.includes(options.audience) ||
+        typeof payload.sub !== 'string'
+      ) {
+        throw new TokenRejectedError('invalid');
+      }
+      if (typeof payload.exp !== 'number' || payload.exp * 1000 < Date.now())
+        throw new TokenRejectedError('expired');
+      const roles = Array.isArray(payload.roles)
+        ? payload.roles.filter((r): r is string => typeof r === 'string')
+        : [];
+      return {
+        id: payload.sub,
+        roles,
+        email: typeof payload.email === 'string' ? payload.email : undefined,
+        name: typeof payload.name === 'string' ? payload.name : undefined,
+      };
+    },
+  };
+}

@@ -1,0 +1,16 @@
+/**
+ * Domain events: one `EventBus` interface with an in-process implementation (the default) and
+ * a RabbitMQ one (`AMQP_URL`), the transactional outbox and its relay, and consumer dedup.
+ *
+ * Every export here is public API of `@bff/events`.
+ */
+export type { EventBus, EventHandler, SubscribeOptions, Subscription } from './bus.ts';
+export { createEventBus } from './create.ts';
+export type { EventEnvelope } from './envelope.ts';
+export { newEvent, parseEnvelope } from './envelope.ts';
+export { InProcessEventBus } from './in-process.ts';
+export type { OutboxRelayOptions } from './outbox.ts';
+export { consumeOnce, enqueueEvent, OutboxRelay, outboxMigrations } from './outbox.ts';
+export type { RabbitMqEventBusOptions } from './rabbitmq.ts';
+export { RabbitMqEventBus } from './rabbitmq.ts';
+export { topicMatches } from './topic.ts';

@@ -1,0 +1,269 @@
+import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, connect } from 'amqplib';
+import type { EventBus, EventHandler, SubscribeOptions, Subscription } from './bus.ts';
+import { type EventEnvelope, parseEnvelope } from './envelope.ts';
+
+export interface RabbitMqEventBusOptions {
+  /** `amqp://user:pass@host:port/vhost` */
+  url: string;
+  /** Durable topic exchange events are published to. @default 'bff.events' */
+  exchange?: string;
+  /** Deadline for connecting and for each publisher confirm, in ms. @default 5000 */
+  timeoutMs?: number;
+  /** Heartbeat in seconds, so a silently dead connection is noticed. @default 10 */
+  heartbeatSeconds?: number;
+  /** Longest pause between reconnect attempts, in ms. @default 5000 */
+  maxReconnectDelayMs?: number;
+  /** Pause before a failed event is redelivered, multiplied by the attempt number, in ms. @default 200 */
+  retryDelayMs?: number;
+}
+
+interface ConsumerState {
+  consumer: string;
+  patterns: readonly string[];
+  handler: EventHandler;
+  maxAttempts: number;
+  prefetch: number;
+  channel: Channel | undefined;
+  active: boolean;
+}
+
+const ATTEMPT_HEADER = 'x-bff-attempt';
+
+/**
+ * RabbitMQ event bus: a durable topic exchange, a durable queue per named consumer with a
+ * dead-letter queue beside it, persistent messages, publisher confirms and manual acks.
+ * Reconnects by itself after the broker or the network goes away, and resumes consuming.
+ */
+export class RabbitMqEventBus implements EventBus {
+  private readonly url: string;
+  private readonly exchange: string;
+  private readonly deadLetterExchange: string;
+  private readonly timeoutMs: number;
+  private readonly heartbeat: number;
+  private readonly maxReconnectDelayMs: number;
+  private readonly retryDelayMs: number;
+  private model: ChannelModel | undefined;
+  private publisher: ConfirmChannel | undefined;
+  private opening: Promise<ConfirmChannel> | undefined;
+  private readonly consumers = new Set<ConsumerState>();
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private reconnectAttempt = 0;
+  private closed = false;
+
+  constructor(options: RabbitMqEventBusOptions) {
+    if (typeof options.url !== 'string' || !/^amqps?:\/\//.test(options.url)) {
+      throw new TypeError(
+        `RabbitMqEventBus: url must be an amqp:// or amqps:// URL, received ${String(options.url)}`,
+      );
+    }
+    this.url = options.url;
+    this.exchange = options.exchange ?? 'bff.events';
+    this.deadLetterExchange = `${this.exchange}.dead-letter`;
+    this.timeoutMs = options.timeoutMs ?? 5_000;
+    this.heartbeat = options.heartbeatSeconds ?? 10;
+    this.maxReconnectDelayMs = options.maxReconnectDelayMs ?? 5_000;
+    this.retryDelayMs = options.retryDelayMs ?? 200;
+  }
+
+  async publish(event: EventEnvelope): Promise<void> {
+    const channel = await this.channel();
+    const model = this.model;
+    try {
+      await this.confirm(channel, this.exchange, event.type, event);
+    } catch (error) {
+      // A confirm that never came means the connection is not to be trusted: start afresh.
+      if (model && this.model === model) {
+        this.lost(model);
+        void model.close().catch(() => {});
+      }
+      throw error;
+    }
+  }
+
+  async subscribe(
+    consumer: string,
+    patterns: readonly string[],
+    handler: EventHandler,
+    options: SubscribeOptions = {},
+  ): Promise<Subscription> {
+    if (!/^[\w.-]+$/.test(consumer))
+      throw new TypeError(`subscribe: invalid consumer name ${JSON.stringify(consumer)}`);
+    const state: ConsumerState = {
+      consumer,
+      patterns,
+      handler,
+      maxAttempts: options.maxAttempts ?? 5,
+      prefetch: options.prefetch ?? 8,
+      channel: undefined,
+      active: true,
+    };
+    this.consumers.add(state);
+    const existing = this.model;
+    if (existing) await this.startConsumer(existing, state);
+    else await this.channel(); // opening starts every registered consumer
+    return {
+      unsubscribe: async () => {
+        state.active = false;
+        this.consumers.delete(state);
+        await state.channel?.close().catch(() => {});
+        state.channel = undefined;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    const model = this.model;
+    this.model = undefined;
+    this.publisher = undefined;
+    await model?.close().catch(() => {});
+  }
+
+  /** The publishing channel, connecting first when there is none. */
+  private channel(): Promise<ConfirmChannel> {
+    if (this.closed) return Promise.reject(new Error('event bus is closed'));
+    if (this.publisher) return Promise.resolve(this.publisher);
+    this.opening ??= this.open().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
+  private async open(): Promise<ConfirmChannel> {
+    const url = new URL(this.url);
+    if (!url.searchParams.has('heartbeat')) url.searchParams.set('heartbeat', String(this.heartbeat));
+    const model = await connect(url.toString(), { timeout: this.timeoutMs });
+    try {
+      model.on('error', () => {}); // 'close' follows and handles it
+      model.on('close', () => this.lost(model));
+      const publisher = await model.createConfirmChannel();
+      publisher.on('error', () => {});
+      await publisher.assertExchange(this.exchange, 'topic', { durable: true });
+      await publisher.assertExchange(this.deadLetterExchange, 'direct', { durable: true });
+      for (const state of this.consumers) await this.startConsumer(model, state);
+      if (this.closed) throw new Error('event bus is closed');
+      this.model = model;
+      this.publisher = publisher;
+      this.reconnectAttempt = 0;
+      return publisher;
+    } catch (error) {
+      await model.close().catch(() => {});
+      throw error;
+    }
+  }
+
+  private lost(model: ChannelModel) {
+    if (this.model !== model) return;
+    this.model = undefined;
+    this.publisher = undefined;
+    for (const state of this.consumers) state.channel = undefined;
+    if (!this.closed && this.consumers.size > 0) this.scheduleReconnect();
+  }
+
+  private scheduleReconnect() {
+    if (this.reconnectTimer || this.closed) return;
+    const delay = Math.min(this.maxReconnectDelayMs, 100 * 2 ** this.reconnectAttempt++);
+    this.reconnectTimer = setTimeout(
+      () => {
+        this.reconnectTimer = undefined;
+        if (this.model || this.closed) return;
+        this.channel().catch(() => this.scheduleReconnect());
+      },
+      delay * (0.8 + Math.random() * 0.4),
+    );
+    this.reconnectTimer.unref();
+  }
+
+  private async startConsumer(model: ChannelModel, state: ConsumerState) {
+    if (!state.active) return;
+    const channel = await model.createChannel();
+    channel.on('error', () => {});
+    const queue = state.consumer;
+    const deadLetterQueue = `${queue}.dead-letter`;
+    await channel.assertExchange(this.exchange, 'topic', { durable: true });
+    await channel.assertExchange(this.deadLetterExchange, 'direct', { durable: true });
+    await channel.assertQueue(deadLetterQueue, { durable: true });
+    await channel.bindQueue(deadLetterQueue, this.deadLetterExchange, queue);
+    await channel.assertQueue(queue, {
+      durable: true,
+      deadLetterExchange: this.deadLetterExchange,
+      deadLetterRoutingKey: queue,
+    });
+    for (const pattern of state.patterns) await channel.bindQueue(queue, this.exchange, pattern);
+    await channel.prefetch(state.prefetch);
+    await channel.consume(queue, (message) => {
+      if (message) void this.handle(channel, state, message);
+    });
+    state.channel = channel;
+  }
+
+  private async handle(channel: Channel, state: ConsumerState, message: ConsumeMessage) {
+    let event: EventEnvelope;
+    try {
+      event = parseEnvelope(message.content);
+    } catch {
+      channel.nack(message, false, false); // poison: straight to the dead-letter queue
+      return;
+    }
+    try {
+      await state.handler(event);
+      channel.ack(message);
+      return;
+    } catch {
+      // fall through to retry or dead-letter
+    }
+    const attempt = Number(message.properties.headers?.[ATTEMPT_HEADER] ?? 1);
+    try {
+      if (attempt >= state.maxAttempts) {
+        channel.nack(message, false, false);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, this.retryDelayMs * attempt));
+      // Requeue a copy carrying the attempt count (a plain nack-requeue cannot count), then ack.
+      const publisher = await this.channel();
+      await this.confirm(publisher, '', state.consumer, event, attempt + 1);
+      channel.ack(message);
+    } catch {
+      // Channel gone: the broker redelivers the unacked message after reconnect.
+    }
+  }
+
+  private confirm(
+    channel: ConfirmChannel,
+    exchange: string,
+    routingKey: string,
+    event: EventEnvelope,
+    attempt?: number,
+  ): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`publisher confirm timed out after ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+      try {
+        channel.publish(
+          exchange,
+          routingKey,
+          Buffer.from(JSON.stringify(event)),
+          {
+            persistent: true,
+            contentType: 'application/json',
+            messageId: event.id,
+            type: event.type,
+            timestamp: Math.floor(Date.parse(event.occurredAt) / 1000),
+            ...(attempt ? { headers: { [ATTEMPT_HEADER]: attempt } } : {}),
+          },
+          (error: unknown) => {
+            clearTimeout(timer);
+            if (error) reject(error instanceof Error ? error : new Error('message was nacked by the broker'));
+            else resolve();
+          },
+        );
+      } catch (error) {
+        clearTimeout(timer);
+        reject(error);
+      }
+    });
+  }
+}

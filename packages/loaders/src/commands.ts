@@ -1,0 +1,39 @@
+import type { BillingInvoice } from '@bff/upstream-clients';
+import type { Loaders } from './loaders.ts';
+import type { RequestScope, Upstreams } from './upstreams.ts';
+
+/** Writes, for mutation resolvers. Each keeps the request's loaders consistent with what it changed. */
+export interface Commands {
+  purchase(input: {
+    userId: string;
+    productId: string;
+    quantity: number;
+    idempotencyKey: string;
+  }): Promise<BillingInvoice>;
+  payInvoice(id: string): Promise<BillingInvoice>;
+  /** Exchanges credentials for an access token (InvalidCredentialsError when wrong). */
+  login(credentials: {
+    email: string;
+    password: string;
+    audience: string;
+  }): Promise<{ accessToken: string; expiresIn: number }>;
+}
+
+export function createCommands(upstreams: Upstreams, loaders: Loaders, scope: RequestScope = {}): Commands {
+  const call = { signal: scope.signal, deadline: scope.deadline };
+  return {
+    async purchase(input) {
+      const { invoice } = await upstreams.billing.purchase(input, call);
+      loaders.invoice.clear(invoice.id).prime(invoice.id, invoice);
+      loaders.invoicePage.clearAll();
+      return invoice;
+    },
+    login: (credentials) => upstreams.identity.issueToken(credentials, call),
+    async payInvoice(id) {
+      const invoice = await upstreams.billing.payInvoice(id, call);
+      loaders.invoice.clear(id).prime(id, invoice);
+      loaders.invoicePage.clearAll();
+      return invoice;
+    },
+  };
+}

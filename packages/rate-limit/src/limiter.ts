@@ -1,0 +1,287 @@
+import { createHash } from 'node:crypto';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { type BffContext, BffErrorCode } from '@bff/resolvers';
+import { getDirective, MapperKind, mapSchema } from '@graphql-tools/utils';
+import { defaultFieldResolver, GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import { getGraphQLRateLimiter, type Identity, type Store } from 'graphql-rate-limit';
+import ms from 'ms';
+import type { RateLimitHit, RateLimitStore } from './store.ts';
+
+/** SDL for the directive, for schemas that do not declare it already. */
+export const rateLimitDirectiveTypeDefs = /* GraphQL */ `
+  "At most max calls per window (e.g. \\"1m\\") per viewer, or per client address when signed out."
+  directive @rateLimit(
+    max: Int
+    window: String
+    message: String
+    identityArgs: [String]
+    arrayLengthField: String
+  ) on FIELD_DEFINITION
+`;
+
+export interface RateLimitOptions {
+  store: RateLimitStore;
+  /** Prefix of every store key: keeps apps (and deployments sharing a Redis) apart. */
+  keyPrefix: string;
+  /** Applied to every Query and Mutation field without its own `@rateLimit`. */
+  defaults?: { max: number; window: string } | undefined;
+  /** A store that fails or is slow: 'open' lets the call through (counted), 'closed' refuses it. @default 'open' */
+  onStoreFailure?: 'open' | 'closed';
+  /** Longest one store check may take, in ms. @default 150 */
+  storeTimeoutMs?: number;
+  /** Told about every store failure, e.g. to log it. */
+  onStoreError?: (error: unknown) => void;
+}
+
+export interface RateLimitStats {
+  /** Store checks that failed or timed out. */
+  storeFailures: number;
+  /** Calls let through because the store failed under the 'open' policy. */
+  failedOpen: number;
+  /** Calls refused for being over a limit (or, under 'closed', for a store failure). */
+  refused: number;
+}
+
+export interface RateLimiting {
+  /** Wraps the fields that carry `@rateLimit` (and root fields, when there are defaults). */
+  transformSchema(schema: GraphQLSchema): GraphQLSchema;
+  /** Sets RateLimit-* headers, and HTTP 429 with Retry-After when a whole operation is refused. */
+  plugin: ApolloServerPlugin<BffContext>;
+  stats: RateLimitStats;
+}
+
+interface FieldLimit {
+  max: number;
+  windowMs: number;
+  window: string;
+  message: string | undefined;
+  identityArgs: string[] | undefined;
+  arrayLengthField: string | undefined;
+}
+
+interface RequestState {
+  limit: number;
+  remaining: number;
+  resetSeconds: number;
+  retryAfter: number;
+  storeDown: boolean;
+}
+
+const RATE_LIMITED = BffErrorCode.RateLimited;
+
+export function createRateLimiting(options: RateLimitOptions): RateLimiting {
+  if (!options.store || typeof options.store.hit !== 'function')
+    throw new TypeError('createRateLimiting: store must be a RateLimitStore');
+  if (!/^[\w:.-]{1,64}$/.test(options.keyPrefix)) {
+    throw new TypeError(
+      `createRateLimiting: keyPrefix must be 1-64 word characters, received ${JSON.stringify(options.keyPrefix)}`,
+    );
+  }
+  const policy = options.onStoreFailure ?? 'open';
+  if (policy !== 'open' && policy !== 'closed') {
+    throw new TypeError(
+      `createRateLimiting: onStoreFailure must be 'open' or 'closed', received ${JSON.stringify(policy)}`,
+    );
+  }
+  const timeoutMs = options.storeTimeoutMs ?? 150;
+  const defaults = options.defaults ? parseLimit('defaults', options.defaults) : undefined;
+  const stats: RateLimitStats = { storeFailures: 0, failedOpen: 0, refused: 0 };
+  const states = new WeakMap<BffContext, RequestState>();
+
+  const identify = (context: BffContext) =>
+    context.viewer ? `user:${context.viewer.id}` : `ip:${context.clientAddress}`;
+  const keyOf = (identity: Identity) => {
+    const raw = `${identity.contextIdentity}:${identity.fieldIdentity}`;
+    // Identity arguments can be long (an email, a search text): keep keys short and opaque.
+    return `${options.keyPrefix}:${raw.length > 120 ? createHash('sha256').update(raw).digest('base64url') : raw}`;
+  };
+
+  async function check(
+    limit: FieldLimit,
+    source: unknown,
+    args: Record<string, unknown>,
+    context: BffContext,
+    info: Parameters<GraphQLFieldResolver<unknown, BffContext>>[3],
+  ) {
+    const count = countOf(args, limit.arrayLengthField);
+    let hit: RateLimitHit | undefined;
+    let storeError: unknown;
+    const store: Store = {
+      getForIdentity: async (identity: Identity) => {
+        try {
+          hit = await withTimeout(options.store.hit(keyOf(identity), limit.windowMs, count), timeoutMs);
+          // graphql-rate-limit counts what it is given; the store already recorded this call.
+          return new Array<number>(hit.before).fill(Date.now());
+        } catch (error) {
+          storeError = error;
+          return [];
+        }
+      },
+      setForIdentity: () => {},
+    };
+    // One limiter per call: the store view above carries this call's window and count.
+    const limiter = getGraphQLRateLimiter({
+      identifyContext: identify,
+      store,
+      formatError: ({ fieldName, max, window }) =>
+        `Too many ${fieldName} requests: at most ${max} per ${ms(window, { long: true })}`,
+    });
+    const message = await limiter(
+      { parent: source, args, context, info },
+      {
+        max: limit.max,
+        window: limit.window,
+        ...(limit.message ? { message: limit.message } : {}),
+        ...(limit.identityArgs ? { identityArgs: limit.identityArgs } : {}),
+        ...(limit.arrayLengthField ? { arrayLengthField: limit.arrayLengthField } : {}),
+      },
+    );
+
+    if (storeError !== undefined) {
+      stats.storeFailures++;
+      options.onStoreError?.(storeError);
+      if (policy === 'open') {
+        stats.failedOpen++;
+        return;
+      }
+      stats.refused++;
+      track(context, { limit: limit.max, remaining: 0, resetSeconds: 1, retryAfter: 1, storeDown: true });
+      throw new GraphQLError('Rate limiting is unavailable; retry shortly', {
+        extensions: { code: RATE_LIMITED, reason: 'STORE_UNAVAILABLE', retryAfter: 1, limit: limit.max },
+      });
+    }
+    const current = hit as RateLimitHit;
+    const resetMs =
+      current.oldest === undefined ? limit.windowMs : current.oldest + limit.windowMs - current.now;
+    const retryAfter = Math.max(1, Math.ceil(resetMs / 1000));
+    track(context, {
+      limit: limit.max,
+      remaining: Math.max(0, limit.max - current.before - count),
+      resetSeconds: Math.max(1, Math.ceil((message ? resetMs : limit.windowMs) / 1000)),
+      retryAfter,
+      storeDown: false,
+    });
+    if (message) {
+      stats.refused++;
+      throw new GraphQLError(message, {
+        extensions: {
+          code: RATE_LIMITED,
+          retryAfter,
+          limit: limit.max,
+          windowSeconds: Math.ceil(limit.windowMs / 1000),
+        },
+      });
+    }
+  }
+
+  function track(context: BffContext, next: RequestState) {
+    const previous = states.get(context);
+    if (
+      !previous ||
+      next.remaining < previous.remaining ||
+      (next.remaining === previous.remaining && next.retryAfter > previous.retryAfter)
+    ) {
+      states.set(context, next);
+    }
+  }
+
+  return {
+    stats,
+    transformSchema(schema) {
+      const roots = new Set([schema.getQueryType()?.name, schema.getMutationType()?.name].filter(Boolean));
+      return mapSchema(schema, {
+        [MapperKind.OBJECT_FIELD]: (fieldConfig, fieldName, typeName) => {
+          const declared = getDirective(schema, fieldConfig, 'rateLimit')?.[0];
+          const limit = declared
+            ? parseLimit(`${typeName}.${fieldName}`, declared)
+            : roots.has(typeName)
+              ? defaults
+              : undefined;
+          if (!limit) return fieldConfig;
+          const resolve: GraphQLFieldResolver<unknown, BffContext> =
+            fieldConfig.resolve ?? defaultFieldResolver;
+          return {
+            ...fieldConfig,
+            async resolve(source, args, context, info) {
+              await check(limit, source, args, context, info);
+              return resolve(source, args, context, info);
+            },
+          };
+        },
+      });
+    },
+    plugin: {
+      async requestDidStart() {
+        return {
+          async willSendResponse({ response, contextValue }) {
+            const state = states.get(contextValue);
+            if (!state) return;
+            response.http.headers.set('ratelimit-limit', String(state.limit));
+            response.http.headers.set('ratelimit-remaining', String(state.remaining));
+            response.http.headers.set('ratelimit-reset', String(state.resetSeconds));
+            if (response.body.kind !== 'single') return;
+            const { data, errors } = response.body.singleResult;
+            const refused =
+              errors !== undefined &&
+              errors.length > 0 &&
+              errors.every((e) => e.extensions?.code === RATE_LIMITED) &&
+              (data === null || data === undefined || Object.values(data).every((value) => value === null));
+            if (refused) {
+              response.http.status = state.storeDown ? 503 : 429;
+              response.http.headers.set('retry-after', String(state.retryAfter));
+            }
+          },
+        };
+      },
+    },
+  };
+}
+
+function parseLimit(where: string, raw: Record<string, unknown>): FieldLimit {
+  const max = raw.max ?? 60;
+  const window = (raw.window as string | undefined) ?? '1m';
+  if (!Number.isInteger(max) || (max as number) < 1)
+    throw new TypeError(
+      `@rateLimit on ${where}: max must be a positive whole number, received ${String(max)}`,
+    );
+  const windowMs = typeof window === 'string' ? ms(window as ms.StringValue) : Number.NaN;
+  if (!Number.isFinite(windowMs) || windowMs < 1_000) {
+    throw new TypeError(
+      `@rateLimit on ${where}: window must be a duration of at least 1s such as "1m", received ${JSON.stringify(window)}`,
+    );
+  }
+  return {
+    max: max as number,
+    window,
+    windowMs,
+    message: raw.message as string | undefined,
+    identityArgs: raw.identityArgs as string[] | undefined,
+    arrayLengthField: raw.arrayLengthField as string | undefined,
+  };
+}
+
+function countOf(args: Record<string, unknown>, path: string | undefined): number {
+  if (!path) return 1;
+  let value: unknown = args;
+  for (const part of path.split('.')) value = (value as Record<string, unknown> | undefined)?.[part];
+  return Array.isArray(value) && value.length > 0 ? value.length : 1;
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`rate limit store did not answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}

@@ -1,0 +1,63 @@
+/** What a store tells about a key when a call is recorded against it. */
+export interface RateLimitHit {
+  /** Calls inside the window before this one (this one is recorded regardless). */
+  before: number;
+  /** Time of the oldest call still inside the window, ms since the epoch; undefined when none. */
+  oldest: number | undefined;
+  /** The store's clock when it recorded the call, ms since the epoch. */
+  now: number;
+}
+
+/**
+ * A sliding-window log. `hit` must be atomic: it drops calls older than the window, counts
+ * what is left and records `count` new calls, with nothing able to interleave, so that a
+ * limit holds exactly however many replicas share the store.
+ */
+export interface RateLimitStore {
+  hit(key: string, windowMs: number, count: number): Promise<RateLimitHit>;
+  close(): Promise<void>;
+}
+
+/**
+ * One process's store: exact for one replica only, so several replicas need the Redis store.
+ * Keys are swept as their windows expire, so memory follows the number of active clients.
+ */
+export class MemoryRateLimitStore implements RateLimitStore {
+  private readonly logs = new Map<string, { times: number[]; windowMs: number }>();
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(sweepIntervalMs = 10_000) {
+    this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
+    this.sweeper.unref();
+  }
+
+  async hit(key: string, windowMs: number, count: number): Promise<RateLimitHit> {
+    const now = Date.now();
+    let log = this.logs.get(key);
+    if (!log) {
+      log = { times: [], windowMs };
+      this.logs.set(key, log);
+    }
+    log.windowMs = Math.max(log.windowMs, windowMs);
+    let expired = 0;
+    while (expired < log.times.length && (log.times[expired] as number) <= now - windowMs) expired++;
+    if (expired > 0) log.times.splice(0, expired);
+    const before = log.times.length;
+    const oldest = log.times[0];
+    for (let i = 0; i < count; i++) log.times.push(now);
+    return { before, oldest, now };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.logs.clear();
+  }
+
+  private sweep() {
+    const now = Date.now();
+    for (const [key, log] of this.logs) {
+      const last = log.times.at(-1);
+      if (last === undefined || last <= now - log.windowMs) this.logs.delete(key);
+    }
+  }
+}

@@ -1,0 +1,88 @@
+import type { BffContext } from '@bff/resolvers';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { graphql } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import {
+  createRateLimiting,
+  MemoryRateLimitStore,
+  type RateLimitStore,
+  rateLimitDirectiveTypeDefs,
+} from '../src/index.ts';
+
+const schemaWith = (field: string) =>
+  makeExecutableSchema({
+    typeDefs: [rateLimitDirectiveTypeDefs, `type Query { ${field} }`],
+    resolvers: { Query: { ping: () => 'pong' } },
+  });
+
+const context = (clientAddress: string) => ({ viewer: null, clientAddress }) as unknown as BffContext;
+
+describe('createRateLimiting', () => {
+  it('names the field and the value when a directive is misconfigured', () => {
+    const limiting = createRateLimiting({ store: new MemoryRateLimitStore(), keyPrefix: 't' });
+    expect(() => limiting.transformSchema(schemaWith('ping: String @rateLimit(max: 0)'))).toThrow(
+      /Query\.ping: max .* received 0/,
+    );
+    expect(() => limiting.transformSchema(schemaWith('ping: String @rateLimit(window: "soon")'))).toThrow(
+      /Query\.ping: window .* "soon"/,
+    );
+  });
+
+  it('rejects bad options at construction, naming them', () => {
+    const store = new MemoryRateLimitStore();
+    expect(() => createRateLimiting({ store, keyPrefix: 'has space' })).toThrow(/keyPrefix.*"has space"/);
+    expect(() => createRateLimiting({ store, keyPrefix: 'ok', onStoreFailure: 'maybe' as never })).toThrow(
+      /onStoreFailure.*"maybe"/,
+    );
+  });
+
+  it('limits per client, with the store’s atomic count', async () => {
+    const limiting = createRateLimiting({ store: new MemoryRateLimitStore(), keyPrefix: 't' });
+    const schema = limiting.transformSchema(schemaWith('ping: String @rateLimit(max: 2, window: "10s")'));
+    const run = (address: string) => graphql({ schema, source: '{ ping }', contextValue: context(address) });
+    expect((await run('a')).data?.ping).toBe('pong');
+    expect((await run('a')).data?.ping).toBe('pong');
+    const third = await run('a');
+    expect(third.errors?.[0]?.extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 2 });
+    expect((await run('b')).data?.ping).toBe('pong');
+    expect(limiting.stats.refused).toBe(1);
+  });
+
+  it('fails open on a store error by default, and closed when asked', async () => {
+    const broken: RateLimitStore = { hit: () => Promise.reject(new Error('down')), close: async () => {} };
+    const open = createRateLimiting({ store: broken, keyPrefix: 't' });
+    const openSchema = open.transformSchema(schemaWith('ping: String @rateLimit(max: 1)'));
+    expect(
+      (await graphql({ schema: openSchema, source: '{ ping }', contextValue: context('a') })).data?.ping,
+    ).toBe('pong');
+    expect(open.stats).toMatchObject({ storeFailures: 1, failedOpen: 1 });
+
+    const closed = createRateLimiting({ store: broken, keyPrefix: 't', onStoreFailure: 'closed' });
+    const closedSchema = closed.transformSchema(schemaWith('ping: String @rateLimit(max: 1)'));
+    const refused = await graphql({ schema: closedSchema, source: '{ ping }', contextValue: context('a') });
+    expect(refused.errors?.[0]?.extensions).toMatchObject({
+      code: 'RATE_LIMITED',
+      reason: 'STORE_UNAVAILABLE',
+    });
+  });
+
+  it('treats a store slower than its timeout as failed, without waiting for it', async () => {
+    const slow: RateLimitStore = { hit: () => new Promise(() => {}), close: async () => {} };
+    const limiting = createRateLimiting({ store: slow, keyPrefix: 't', storeTimeoutMs: 20 });
+    const schema = limiting.transformSchema(schemaWith('ping: String @rateLimit(max: 1)'));
+    const result = await graphql({ schema, source: '{ ping }', contextValue: context('a') });
+    expect(result.data?.ping).toBe('pong');
+    expect(limiting.stats.failedOpen).toBe(1);
+  });
+});
+
+describe('MemoryRateLimitStore', () => {
+  it('records every call and reports the count before it', async () => {
+    const store = new MemoryRateLimitStore();
+    expect((await store.hit('k', 1_000, 3)).before).toBe(0);
+    const next = await store.hit('k', 1_000, 1);
+    expect(next.before).toBe(3);
+    expect(next.oldest).toBeLessThanOrEqual(next.now);
+    await store.close();
+  });
+});

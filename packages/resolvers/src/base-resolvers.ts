@@ -1,0 +1,167 @@
+import type { BillingInvoice, BillingInvoiceLine, ProductRecord } from '@bff/upstream-clients';
+import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import type { BffContext, Viewer } from './context.ts';
+import { BffErrorCode, requireViewer, userInput } from './errors.ts';
+import { formatMoney } from './money.ts';
+import { pageSize, productCursor, productIdFromCursor } from './pagination.ts';
+
+export type ProductParent = ProductRecord;
+type Money = { amountMinor: number; currency: string };
+
+const MAX_ID = 64;
+const CANONICAL_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+const DateTime = new GraphQLScalarType<Date, string>({
+  name: 'DateTime',
+  description: 'An ISO-8601 instant in UTC, e.g. 2026-11-21T09:30:00.000Z.',
+  serialize(value) {
+    // Upstreams already send canonical UTC instants; pass those through without a Date.
+    if (typeof value === 'string' && CANONICAL_INSTANT.test(value)) return value;
+    const date = value instanceof Date ? value : new Date(String(value));
+    if (Number.isNaN(date.getTime())) throw new TypeError('DateTime cannot represent an invalid date');
+    return date.toISOString();
+  },
+  parseValue(value) {
+    const date = typeof value === 'string' ? new Date(value) : new Date(Number.NaN);
+    if (Number.isNaN(date.getTime())) throw new TypeError('DateTime must be an ISO-8601 string');
+    return date;
+  },
+  parseLiteral(ast) {
+    const date = ast.kind === Kind.STRING ? new Date(ast.value) : new Date(Number.NaN);
+    if (Number.isNaN(date.getTime())) throw new TypeError('DateTime must be an ISO-8601 string');
+    return date;
+  },
+});
+
+async function loadUser(viewer: Viewer, context: BffContext) {
+  const user = await context.loaders.user.load(viewer.id);
+  if (!user)
+    throw new GraphQLError('Your account no longer exists', { extensions: { code: BffErrorCode.NotFound } });
+  return user;
+}
+
+const money = (amountMinor: number, currency: string): Money => ({ amountMinor, currency });
+
+/** Resolvers for the base SDL (`schema/graphql/base.graphql`), shared by every app. */
+export const baseResolvers = {
+  DateTime,
+  Query: {
+    viewer: (_: unknown, __: unknown, context: BffContext) => context.viewer,
+    product: (_: unknown, args: { id: string }, context: BffContext) =>
+      args.id.length > MAX_ID ? null : context.loaders.product.load(args.id),
+    productsByIds: async (_: unknown, args: { ids: string[] }, context: BffContext) => {
+      if (args.ids.length > 100) throw userInput('ids', `at most 100 ids, received ${args.ids.length}`);
+      return context.loaders.product
+        .loadMany(args.ids.map((id) => (id.length > MAX_ID ? '' : id)))
+        .then((results) =>
+          results.map((result) => {
+            if (result instanceof Error) throw result;
+            return result;
+          }),
+        );
+    },
+    products: async (
+      _: unknown,
+      args: {
+        first?: number | null;
+        after?: string | null;
+        category?: string | null;
+        search?: string | null;
+      },
+      context: BffContext,
+    ) => {
+      const first = pageSize(args.first, context.policy.products);
+      if (args.search && args.search.length > 200)
+        throw userInput('search', 'search must be at most 200 characters');
+      if (args.category && args.category.length > 64)
+        throw userInput('category', 'category must be at most 64 characters');
+      const page = await context.loaders.productPage.load({
+        first,
+        afterId: args.after ? productIdFromCursor(args.after) : undefined,
+        category: args.category ?? undefined,
+        search: args.search?.trim() || undefined,
+      });
+      const edges = page.products.map((node) => ({ cursor: productCursor(node.id), node }));
+      return {
+        edges,
+        totalCount: page.totalSize,
+        pageInfo: { hasNextPage: page.nextPageToken !== '', endCursor: edges.at(-1)?.cursor ?? null },
+      };
+    },
+  },
+  Mutation: {
+    purchase: async (
+      _: unknown,
+      args: { input: { productId: string; quantity: number; idempotencyKey: string } },
+      context: BffContext,
+    ) => {
+      const viewer = requireViewer(context);
+      const { productId, quantity, idempotencyKey } = args.input;
+      if (quantity < 1 || quantity > 1_000)
+        throw userInput('quantity', `quantity must be between 1 and 1000, received ${quantity}`);
+      if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
+        throw userInput('idempotencyKey', 'idempotencyKey must be 1 to 255 printable ASCII characters');
+      }
+      if (productId.length > MAX_ID) throw userInput('productId', 'productId is too long');
+      const invoice = await context.commands.purchase({
+        userId: viewer.id,
+        productId,
+        quantity,
+        idempotencyKey,
+      });
+      return { invoice };
+    },
+    payInvoice: async (_: unknown, args: { id: string }, context: BffContext) => {
+      const viewer = requireViewer(context);
+      const invoice = args.id.length > MAX_ID ? null : await context.loaders.invoice.load(args.id);
+      // Someone else's invoice is reported exactly like a missing one: existence is not revealed.
+      if (!invoice || invoice.userId !== viewer.id) {
+        throw new GraphQLError('Invoice not found', { extensions: { code: BffErrorCode.NotFound } });
+      }
+      return context.commands.payInvoice(args.id);
+    },
+  },
+  User: {
+    email: async (viewer: Viewer, _: unknown, context: BffContext) =>
+      viewer.email ?? (await loadUser(viewer, context)).email,
+    name: async (viewer: Viewer, _: unknown, context: BffContext) =>
+      viewer.name ?? (await loadUser(viewer, context)).name,
+    avatarUrl: async (viewer: Viewer, _: unknown, context: BffContext) =>
+      (await loadUser(viewer, context)).avatarUrl,
+    invoices: async (
+      viewer: Viewer,
+      args: { first?: number | null; after?: string | null },
+      context: BffContext,
+    ) => {
+      const first = pageSize(args.first, context.policy.invoices);
+      if (args.after && args.after.length > 200)
+        throw userInput('after', 'after is not a cursor this API issued');
+      const page = await context.loaders.invoicePage.load({
+        userId: viewer.id,
+        first,
+        after: args.after ?? undefined,
+      });
+      return {
+        edges: page.invoices.map((node) => ({ cursor: node.cursor, node })),
+        pageInfo: page.pageInfo,
+      };
+    },
+  },
+  Invoice: {
+    total: (invoice: BillingInvoice) => money(invoice.totalMinor, invoice.currency),
+  },
+  InvoiceLine: {
+    product: (line: BillingInvoiceLine, _: unknown, context: BffContext) =>
+      context.loaders.product.load(line.productId),
+    unitPrice: (line: BillingInvoiceLine) => money(line.unitPriceMinor, line.currency),
+    amount: (line: BillingInvoiceLine) => money(line.amountMinor, line.currency),
+  },
+  Product: {
+    inStock: (product: ProductRecord) => product.inventory > 0,
+  },
+  Money: {
+    formatted: (value: Money, _: unknown, context: BffContext) =>
+      formatMoney(value.amountMinor, value.currency, context.locale),
+  },
+};

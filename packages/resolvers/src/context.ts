@@ -1,0 +1,58 @@
+import type { Commands, Loaders } from '@bff/loaders';
+import type { OperationLimits } from '@bff/operation-limits';
+
+export const APP_NAMES = ['web', 'ios', 'android'] as const;
+export type AppName = (typeof APP_NAMES)[number];
+
+/** The signed-in user, from a verified access token. */
+export interface Viewer {
+  id: string;
+  roles: string[];
+  /** From the token when it carries them, so `viewer { email name }` needs no Identity call. */
+  email?: string | undefined;
+  name?: string | undefined;
+}
+
+export interface PageSizePolicy {
+  /** Used when `first` is not given. */
+  default: number;
+  /** Largest `first` accepted; more is a BAD_USER_INPUT error, never silently clamped. */
+  max: number;
+}
+
+/** Ceilings checked before execution: what each measures is documented in @bff/operation-limits. */
+export type OperationLimitsPolicy = OperationLimits;
+
+/** What differs between the apps: page sizes, operation limits and the time budget. */
+export interface AppPolicy {
+  products: PageSizePolicy;
+  invoices: PageSizePolicy;
+  limits: OperationLimitsPolicy;
+  /** Time one operation may take, upstream calls and retries included, in ms. */
+  operationBudgetMs: number;
+}
+
+/** Keeps the web app's access token in an HttpOnly cookie that scripts never see. */
+export interface SessionCookie {
+  /** Sets the cookie to `token` for `maxAgeSeconds`. */
+  start(token: string, maxAgeSeconds: number): void;
+  /** Expires the cookie. */
+  end(): void;
+}
+
+/** Built fresh for every request; nothing in it outlives the request. */
+export interface BffContext {
+  app: AppName;
+  requestId: string;
+  /** Set by the authentication plugin before execution; null when not signed in. */
+  viewer: Viewer | null;
+  /** The client's address (the first untrusted hop when behind configured proxies). */
+  clientAddress: string;
+  /** Present where the app offers a cookie session (web). */
+  session?: SessionCookie | undefined;
+  /** BCP 47 locale negotiated from Accept-Language, for formatting. */
+  locale: string;
+  policy: AppPolicy;
+  loaders: Loaders;
+  commands: Commands;
+}

@@ -1,0 +1,70 @@
+import { BillingRejection, InvalidCredentialsError, UpstreamError } from '@bff/upstream-clients';
+import { GraphQLError } from 'graphql';
+import type { BffContext, Viewer } from './context.ts';
+
+/** Every `extensions.code` a BFF sends. Clients branch on these, never on messages. */
+export const BffErrorCode = {
+  BadUserInput: 'BAD_USER_INPUT',
+  Unauthenticated: 'UNAUTHENTICATED',
+  Forbidden: 'FORBIDDEN',
+  NotFound: 'NOT_FOUND',
+  Conflict: 'CONFLICT',
+  IdempotencyKeyReused: 'IDEMPOTENCY_KEY_REUSED',
+  UpstreamUnavailable: 'UPSTREAM_UNAVAILABLE',
+  UpstreamTimeout: 'UPSTREAM_TIMEOUT',
+  RateLimited: 'RATE_LIMITED',
+  InvalidCredentials: 'INVALID_CREDENTIALS',
+  InternalServerError: 'INTERNAL_SERVER_ERROR',
+} as const;
+export type BffErrorCode = (typeof BffErrorCode)[keyof typeof BffErrorCode];
+
+/** A BAD_USER_INPUT error naming the argument. */
+export function userInput(argument: string, message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: BffErrorCode.BadUserInput, argument } });
+}
+
+/** The viewer, or an UNAUTHENTICATED error. */
+export function requireViewer(context: BffContext): Viewer {
+  if (!context.viewer) {
+    throw new GraphQLError('You must be signed in', { extensions: { code: BffErrorCode.Unauthenticated } });
+  }
+  return context.viewer;
+}
+
+/**
+ * What a client may see of an upstream failure: a code and the service's name, never its
+ * address or the transport's own message. Undefined when `error` is not an upstream failure.
+ */
+export function describeUpstreamError(
+  error: unknown,
+): { message: string; extensions: Record<string, unknown> } | undefined {
+  if (error instanceof UpstreamError) {
+    const timeout = error.code === 'UPSTREAM_TIMEOUT';
+    return {
+      message: timeout
+        ? `The ${error.service} service did not answer in time`
+        : `The ${error.service} service is unavailable`,
+      extensions: {
+        code: timeout ? BffErrorCode.UpstreamTimeout : BffErrorCode.UpstreamUnavailable,
+        service: error.service,
+      },
+    };
+  }
+  if (error instanceof InvalidCredentialsError) {
+    return { message: error.message, extensions: { code: BffErrorCode.InvalidCredentials } };
+  }
+  if (error instanceof BillingRejection) {
+    const code =
+      error.code === 'IDEMPOTENCY_KEY_REUSED'
+        ? BffErrorCode.IdempotencyKeyReused
+        : error.status === 404
+          ? BffErrorCode.NotFound
+          : error.status === 409
+            ? BffErrorCode.Conflict
+            : error.status === 503
+              ? BffErrorCode.UpstreamUnavailable
+              : BffErrorCode.BadUserInput;
+    return { message: error.message, extensions: { code, reason: error.code, service: 'billing' } };
+  }
+  return undefined;
+}

@@ -1,0 +1,23 @@
+/**
+ * The resolvers every BFF shares, the per-request context they run in, and the shaping
+ * helpers apps use for their own fields. Resolvers call loaders and commands only.
+ *
+ * Every export here is public API of `@bff/resolvers`.
+ */
+
+export type { ProductParent } from './base-resolvers.ts';
+export { baseResolvers } from './base-resolvers.ts';
+export type {
+  AppName,
+  AppPolicy,
+  BffContext,
+  OperationLimitsPolicy,
+  PageSizePolicy,
+  SessionCookie,
+  Viewer,
+} from './context.ts';
+export { APP_NAMES } from './context.ts';
+export { BffErrorCode, describeUpstreamError, requireViewer, userInput } from './errors.ts';
+export { formatMoney, negotiateLocale } from './money.ts';
+export { pageSize } from './pagination.ts';
+export { closestImage, summarize } from './shaping.ts';

@@ -1,0 +1,58 @@
+import { type CallOptions, type RestClientOptions, RestTransport, unexpected } from './rest.ts';
+
+export interface IdentityUser {
+  id: string;
+  email: string;
+  name: string;
+  avatarUrl: string | null;
+  roles: string[];
+  createdAt: string;
+}
+
+/** Identity refused the credentials. */
+export class InvalidCredentialsError extends Error {
+  override readonly name = 'InvalidCredentialsError';
+}
+
+export interface IdentityClient {
+  /** An access token for `audience`; InvalidCredentialsError for a wrong email or password. Never retried. */
+  issueToken(
+    credentials: { email: string; password: string; audience: string },
+    options?: CallOptions,
+  ): Promise<{ accessToken: string; expiresIn: number }>;
+  /** Known users in request order; unknown ids are left out. At most 100 ids. */
+  getUsers(ids: readonly string[], options?: CallOptions): Promise<IdentityUser[]>;
+  /** Whether the service answers `/readyz`. */
+  ready(options?: CallOptions): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export function createIdentityClient(options: RestClientOptions): IdentityClient {
+  const rest = new RestTransport('identity', options);
+  return {
+    async issueToken(credentials, callOptions) {
+      const response = await rest.request<{ access_token: string; expires_in: number }>('POST', '/v1/token', {
+        ...callOptions,
+        operation: 'POST /v1/token',
+        body: credentials,
+      });
+      if (response.status === 401 || response.status === 400)
+        throw new InvalidCredentialsError('Email or password is incorrect');
+      if (response.status !== 200) unexpected('identity', 'POST /v1/token', response);
+      return { accessToken: response.body.access_token, expiresIn: response.body.expires_in };
+    },
+    async getUsers(ids, callOptions) {
+      if (ids.length === 0) return [];
+      const query = ids.map(encodeURIComponent).join(',');
+      const response = await rest.request<{ users: IdentityUser[] }>('GET', `/v1/users?ids=${query}`, {
+        ...callOptions,
+        operation: 'GET /v1/users',
+        batchSize: ids.length,
+      });
+      if (response.status !== 200) unexpected('identity', 'GET /v1/users', response);
+      return response.body.users;
+    },
+    ready: (callOptions) => rest.ready(callOptions),
+    close: () => rest.close(),
+  };
+}

@@ -1,0 +1,20 @@
+/**
+ * Typed clients for the domain services. Resolvers never see these: loaders call them.
+ *
+ * Every export here is public API of `@bff/upstream-clients`.
+ */
+
+export type {
+  BillingClient,
+  BillingInvoice,
+  BillingInvoiceLine,
+  BillingInvoicePage,
+} from './billing-client.ts';
+export { BillingRejection, createBillingClient } from './billing-client.ts';
+export type { CallGuard } from './errors.ts';
+export { UpstreamError, UpstreamErrorCode } from './errors.ts';
+export type { IdentityClient, IdentityUser } from './identity-client.ts';
+export { createIdentityClient, InvalidCredentialsError } from './identity-client.ts';
+export type { ProductClient, ProductClientOptions, ProductPage, ProductRecord } from './product-client.ts';
+export { createProductClient } from './product-client.ts';
+export type { CallOptions, RestClientOptions, ServiceName, UpstreamCall } from './rest.ts';

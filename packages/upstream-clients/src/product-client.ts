@@ -1,0 +1,276 @@
+import { loadProductService } from '@bff/schema';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { type CallGuard, UpstreamError, UpstreamErrorCode } from './errors.ts';
+import type { CallOptions, UpstreamCall } from './rest.ts';
+
+export interface ProductRecord {
+  id: string;
+  sku: string;
+  name: string;
+  description: string;
+  category: string;
+  price: { amountMinor: number; currency: string };
+  images: { width: number; url: string }[];
+  inventory: number;
+}
+
+export interface ProductPage {
+  products: ProductRecord[];
+  nextPageToken: string;
+  totalSize: number;
+}
+
+export interface ProductClientOptions {
+  /** `host:port` of the Product service. */
+  address: string;
+  /** Longest any call may take, in ms. @default 2000 */
+  timeoutMs?: number;
+  /** Told about every call (every try, retries included). */
+  onCall?: (call: UpstreamCall) => void;
+  /** Deadlines, retries and circuit breaking around every call. */
+  guard?: CallGuard | undefined;
+}
+
+export interface ProductClient {
+  /** Known products in request order; unknown ids are left out. */
+  getProducts(ids: readonly string[], options?: CallOptions): Promise<ProductRecord[]>;
+  /** The product, or null when the id is unknown. */
+  getProduct(id: string, options?: CallOptions): Promise<ProductRecord | null>;
+  listProducts(
+    request: { pageSize?: number; pageToken?: string; afterId?: string; category?: string; query?: string },
+    options?: CallOptions,
+  ): Promise<ProductPage>;
+  updatePrice(
+    id: string,
+    price: { amountMinor: number; currency: string },
+    options?: CallOptions,
+  ): Promise<ProductRecord>;
+  /** Whether the standard health service says SERVING. */
+  ready(options?: CallOptions): Promise<boolean>;
+  /** Closes the channel. */
+  close(): void;
+}
+
+type Unary = (
+  request: unknown,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  callback: (error: grpc.ServiceError | null, response: unknown) => void,
+) => grpc.ClientUnaryCall;
+
+/** A Product client over one long-lived HTTP/2 channel, every call with a deadline. */
+export function createProductClient(options: ProductClientOptions): ProductClient {
+  if (typeof options.address !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(options.address)) {
+    throw new TypeError(
+      `createProductClient: address must be host:port, received ${JSON.stringify(options.address)}`,
+    );
+  }
+  const maxTimeout = options.timeoutMs ?? 2_000;
+  if (!(maxTimeout > 0))
+    throw new TypeError(`createProductClient: timeoutMs must be positive, received ${maxTimeout}`);
+  const Service = loadProductService();
+  const client = new Service(options.address, grpc.credentials.createInsecure(), {
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 5_000,
+    'grpc.initial_reconnect_backoff_ms': 200,
+    'grpc.max_reconnect_backoff_ms': 2_000,
+  });
+
+  const health = new (loadHealthService())(options.address, grpc.credentials.createInsecure());
+
+  /**
+   * One logical call: through the guard when there is one (reads are retried, writes never),
+   * each try reported and its error turned into an UpstreamError, except NOT_FOUND, which the
+   * caller answers.
+   */
+  function call<T>(
+    method: string,
+    request: unknown,
+    callOptions: CallOptions = {},
+    meta: { idempotent: boolean; batchSize?: number } = { idempotent: true },
+  ): Promise<T> {
+    const cap = Math.min(maxTimeout, callOptions.timeoutMs ?? maxTimeout);
+    const once = (timeoutMs: number) =>
+      attempt<T>(method, request, { ...callOptions, timeoutMs: Math.min(cap, timeoutMs) }, meta.batchSize);
+    if (!options.guard) return once(cap);
+    return options.guard.call(once, {
+      idempotent: meta.idempotent,
+      deadline: callOptions.deadline,
+      signal: callOptions.signal,
+    });
+  }
+
+  async function attempt<T>(
+    method: string,
+    request: unknown,
+    callOptions: CallOptions,
+    batchSize?: number,
+  ): Promise<T> {
+    const started = performance.now();
+    let ok = false;
+    try {
+      const value = await invoke<T>(client, method, request, callOptions);
+      ok = true;
+      return value;
+    } catch (error) {
+      if ((error as Partial<grpc.ServiceError>).code === grpc.status.NOT_FOUND) throw error;
+      throw toUpstreamError(error, method.charAt(0).toUpperCase() + method.slice(1), callOptions.signal);
+    } finally {
+      options.onCall?.({
+        service: 'product',
+        operation: method.charAt(0).toUpperCase() + method.slice(1),
+        ...(batchSize === undefined ? {} : { batchSize }),
+        startedAt: performance.timeOrigin + started,
+        durationMs: performance.now() - started,
+        ok,
+      });
+    }
+  }
+
+  function invoke<T>(
+    target: grpc.Client,
+    method: string,
+    request: unknown,
+    callOptions: CallOptions,
+  ): Promise<T> {
+    const timeout = Math.min(maxTimeout, callOptions.timeoutMs ?? maxTimeout);
+    const fn = (target as unknown as Record<string, Unary>)[method];
+    if (!fn) throw new Error(`no gRPC method ${method}`);
+    return new Promise<T>((resolve, reject) => {
+      if (callOptions.signal?.aborted) {
+        reject(new UpstreamError('product', UpstreamErrorCode.Cancelled, 'product call cancelled'));
+        return;
+      }
+      const pending = fn.call(
+        target,
+        request,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeout },
+        (error, response) => {
+          callOptions.signal?.removeEventListener('abort', onAbort);
+          if (error) reject(error);
+          else resolve(response as T);
+        },
+      );
+      const onAbort = () => pending.cancel();
+      callOptions.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  return {
+    async getProducts(ids, callOptions) {
+      if (ids.length === 0) return [];
+      try {
+        const response = await call<{ products: ProductRecord[] }>('getProducts', { ids }, callOptions, {
+          idempotent: true,
+          batchSize: ids.length,
+        });
+        return response.products.map(normalize);
+      } catch (error) {
+        throw toUpstreamError(error, 'GetProducts');
+      }
+    },
+    async getProduct(id, callOptions) {
+      try {
+        return normalize(await call<ProductRecord>('getProduct', { id }, callOptions));
+      } catch (error) {
+        if ((error as grpc.ServiceError).code === grpc.status.NOT_FOUND) return null;
+        throw toUpstreamError(error, 'GetProduct');
+      }
+    },
+    async listProducts(request, callOptions) {
+      try {
+        const response = await call<ProductPage>('listProducts', request, callOptions);
+        return { ...response, products: response.products.map(normalize) };
+      } catch (error) {
+        throw toUpstreamError(error, 'ListProducts');
+      }
+    },
+    async updatePrice(id, price, callOptions) {
+      try {
+        return normalize(
+          await call<ProductRecord>('updatePrice', { id, price }, callOptions, { idempotent: false }),
+        );
+      } catch (error) {
+        throw toUpstreamError(error, 'UpdatePrice');
+      }
+    },
+    async ready(callOptions) {
+      try {
+        const response = await invoke<{ status: string }>(
+          health,
+          'check',
+          { service: '' },
+          callOptions ?? {},
+        );
+        return response.status === 'SERVING';
+      } catch {
+        return false;
+      }
+    },
+    close: () => {
+      client.close();
+      health.close();
+    },
+  };
+}
+
+let healthService: grpc.ServiceClientConstructor | undefined;
+
+function loadHealthService(): grpc.ServiceClientConstructor {
+  if (!healthService) {
+    const definition = protoLoader.loadSync(healthProtoPath, { enums: String, defaults: true });
+    const loaded = grpc.loadPackageDefinition(definition) as unknown as {
+      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+    };
+    healthService = loaded.grpc.health.v1.Health;
+  }
+  return healthService;
+}
+
+function normalize(p: ProductRecord): ProductRecord {
+  return {
+    id: p.id,
+    sku: p.sku,
+    name: p.name,
+    description: p.description,
+    category: p.category,
+    price: { amountMinor: Number(p.price?.amountMinor ?? 0), currency: p.price?.currency ?? '' },
+    images: p.images.map((i) => ({ width: i.width, url: i.url })),
+    inventory: p.inventory,
+  };
+}
+
+function toUpstreamError(error: unknown, method: string, signal?: AbortSignal): UpstreamError {
+  if (error instanceof UpstreamError) return error;
+  const code = (error as Partial<grpc.ServiceError>).code;
+  if (signal?.aborted) {
+    return new UpstreamError('product', UpstreamErrorCode.Cancelled, `product ${method} cancelled`, {
+      cause: error,
+    });
+  }
+  switch (code) {
+    case grpc.status.DEADLINE_EXCEEDED:
+    case grpc.status.CANCELLED:
+      return new UpstreamError('product', UpstreamErrorCode.Timeout, `product ${method} timed out`, {
+        cause: error,
+      });
+    case grpc.status.UNAVAILABLE:
+      return new UpstreamError('product', UpstreamErrorCode.Unavailable, `product ${method} unavailable`, {
+        cause: error,
+      });
+    case grpc.status.INVALID_ARGUMENT:
+      return new UpstreamError(
+        'product',
+        UpstreamErrorCode.InvalidArgument,
+        (error as grpc.ServiceError).details ?? 'invalid argument',
+        { cause: error },
+      );
+    default:
+      return new UpstreamError('product', UpstreamErrorCode.BadResponse, `product ${method} failed`, {
+        cause: error,
+      });
+  }
+}

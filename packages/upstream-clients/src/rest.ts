@@ -1,0 +1,219 @@
+import { Pool } from 'undici';
+import { type CallGuard, UpstreamError, UpstreamErrorCode } from './errors.ts';
+
+export type ServiceName = 'identity' | 'billing' | 'product';
+
+/** What every upstream call reports, for metrics and for tests that count calls. */
+export interface UpstreamCall {
+  service: ServiceName;
+  /** e.g. `GET /v1/users` or `GetProducts`. */
+  operation: string;
+  /** Keys in a batch call. */
+  batchSize?: number;
+  /** When the call started, in ms since the epoch (fractional). */
+  startedAt: number;
+  durationMs: number;
+  ok: boolean;
+}
+
+export interface CallOptions {
+  /** Deadline for this call in ms; capped by the client's own. */
+  timeoutMs?: number;
+  /** The operation's deadline (ms since the epoch): no try outlives it, retries included. */
+  deadline?: number | undefined;
+  /** Cancels the call (the client disconnected). */
+  signal?: AbortSignal | undefined;
+}
+
+export interface RestClientOptions {
+  /** Base URL, `http://host:port`. */
+  baseUrl: string;
+  /** Longest any call may take, in ms. @default 2000 */
+  timeoutMs?: number;
+  /** Keep-alive connections in the pool. @default 64 */
+  connections?: number;
+  /** Told about every call (every try, retries included). */
+  onCall?: (call: UpstreamCall) => void;
+  /** Deadlines, retries and circuit breaking around every call. */
+  guard?: CallGuard | undefined;
+}
+
+type RequestOptions = CallOptions & {
+  body?: unknown;
+  headers?: Record<string, string>;
+  operation: string;
+  batchSize?: number;
+};
+
+export interface RestResponse<T> {
+  status: number;
+  body: T;
+}
+
+/** A keep-alive pool to one service, JSON in and out, every request with a deadline. */
+export class RestTransport {
+  private readonly pool: Pool;
+  private readonly maxTimeout: number;
+  private readonly onCall: ((call: UpstreamCall) => void) | undefined;
+  private readonly guard: CallGuard | undefined;
+
+  constructor(
+    readonly service: ServiceName,
+    options: RestClientOptions,
+  ) {
+    if (
+      typeof options.baseUrl !== 'string' ||
+      !URL.canParse(options.baseUrl) ||
+      !/^https?:$/.test(new URL(options.baseUrl).protocol)
+    ) {
+      throw new TypeError(
+        `${service} client: baseUrl must be an http(s) URL, received ${JSON.stringify(options.baseUrl)}`,
+      );
+    }
+    this.maxTimeout = options.timeoutMs ?? 2_000;
+    if (!(this.maxTimeout > 0))
+      throw new TypeError(`${service} client: timeoutMs must be positive, received ${options.timeoutMs}`);
+    this.pool = new Pool(new URL(options.baseUrl).origin, {
+      connections: options.connections ?? 64,
+      keepAliveTimeout: 30_000,
+      connectTimeout: Math.min(this.maxTimeout, 2_000),
+      headersTimeout: this.maxTimeout,
+      bodyTimeout: this.maxTimeout,
+    });
+    this.onCall = options.onCall;
+    this.guard = options.guard;
+  }
+
+  /**
+   * Sends one request (through the guard, when there is one). 2xx and 4xx come back as they
+   * are (the caller maps 4xx to meaning); 5xx, 429, timeouts and connection failures become an
+   * UpstreamError.
+   */
+  async request<T>(method: 'GET' | 'POST', path: string, options: RequestOptions): Promise<RestResponse<T>> {
+    const cap = Math.min(this.maxTimeout, options.timeoutMs ?? this.maxTimeout);
+    const once = (timeoutMs: number) => this.once<T>(method, path, options, Math.min(cap, timeoutMs));
+    if (!this.guard) return once(cap);
+    // Only reads are retried: a POST may have taken effect before its answer was lost.
+    return this.guard.call(once, {
+      idempotent: method === 'GET',
+      deadline: options.deadline,
+      signal: options.signal,
+    });
+  }
+
+  private async once<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    options: RequestOptions,
+    timeout: number,
+  ): Promise<RestResponse<T>> {
+    const started = performance.now();
+    // A timer cleared in `finally`, not AbortSignal.timeout, whose timer would outlive the call.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), timeout);
+    const onCallerAbort = () => controller.abort();
+    options.signal?.addEventListener('abort', onCallerAbort, { once: true });
+    let ok = false;
+    try {
+      if (options.signal?.aborted) {
+        throw new UpstreamError(
+          this.service,
+          UpstreamErrorCode.Cancelled,
+          `${this.service} ${options.operation} cancelled`,
+        );
+      }
+      const response = await this.pool.request({
+        method,
+        path,
+        signal: controller.signal,
+        headers: {
+          accept: 'application/json',
+          ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...options.headers,
+        },
+        body: options.body === undefined ? null : JSON.stringify(options.body),
+      });
+      const text = await response.body.text();
+      if (response.statusCode >= 500 || response.statusCode === 429) {
+        const unavailable = response.statusCode === 503 || response.statusCode === 429;
+        throw new UpstreamError(
+          this.service,
+          unavailable ? UpstreamErrorCode.Unavailable : UpstreamErrorCode.BadResponse,
+          `${this.service} ${options.operation} answered ${response.statusCode}`,
+          { retryAfterMs: retryAfterMs(response.headers['retry-after']) },
+        );
+      }
+      let body: T;
+      try {
+        body = JSON.parse(text) as T;
+      } catch (error) {
+        throw new UpstreamError(
+          this.service,
+          UpstreamErrorCode.BadResponse,
+          `${this.service} ${options.operation} sent invalid JSON`,
+          {
+            cause: error,
+          },
+        );
+      }
+      ok = response.statusCode < 400;
+      return { status: response.statusCode, body };
+    } catch (error) {
+      if (error instanceof UpstreamError) throw error;
+      const code = options.signal?.aborted
+        ? UpstreamErrorCode.Cancelled
+        : controller.signal.aborted
+          ? UpstreamErrorCode.Timeout
+          : UpstreamErrorCode.Unavailable;
+      const what =
+        code === UpstreamErrorCode.Cancelled
+          ? 'cancelled'
+          : code === UpstreamErrorCode.Timeout
+            ? 'timed out'
+            : 'unavailable';
+      throw new UpstreamError(this.service, code, `${this.service} ${options.operation} ${what}`, {
+        cause: error,
+      });
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onCallerAbort);
+      this.onCall?.({
+        service: this.service,
+        operation: options.operation,
+        ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
+        startedAt: performance.timeOrigin + started,
+        durationMs: performance.now() - started,
+        ok,
+      });
+    }
+  }
+
+  /** Whether the service answers its `/readyz` with 200 (never throws). */
+  async ready(options?: CallOptions): Promise<boolean> {
+    const response = await this.request('GET', '/readyz', { ...options, operation: 'GET /readyz' }).catch(
+      () => null,
+    );
+    return response?.status === 200;
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+/** A Retry-After header (seconds or an HTTP date) in ms, capped at 10 s; undefined when absent or unreadable. */
+function retryAfterMs(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const seconds = /^\d+$/.test(value) ? Number(value) * 1000 : Date.parse(value) - Date.now();
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds, 10_000) : undefined;
+}
+
+/** Throws an UpstreamError for a 4xx the caller did not expect. */
+export function unexpected(service: ServiceName, operation: string, response: RestResponse<unknown>): never {
+  throw new UpstreamError(
+    service,
+    UpstreamErrorCode.BadResponse,
+    `${service} ${operation} answered ${response.status}`,
+  );
+}

@@ -1,0 +1,153 @@
+// The one-command start: every service (and, once they exist, every BFF) in this one process,
+// each on its own port with its own embedded PGlite database, sharing the in-process event
+// bus. DATABASE_URL and AMQP_URL switch to real PostgreSQL and RabbitMQ, as in production.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { startAndroidBff } from '@bff/android-app';
+import { startBillingService } from '@bff/billing-service';
+import { configOrExit, env, readConfig } from '@bff/config';
+import { DEMO_PASSWORD, demoUsers } from '@bff/demo-data';
+import { createEventBus } from '@bff/events';
+import { startIdentityService } from '@bff/identity-service';
+import { startIosBff } from '@bff/ios-app';
+import { startProductService } from '@bff/product-service';
+import { createProductClient } from '@bff/upstream-clients';
+import { startWebBff } from '@bff/web-app';
+import { pino } from 'pino';
+
+const config = configOrExit(() =>
+  readConfig({
+    IDENTITY_PORT: env.port(5001),
+    BILLING_PORT: env.port(5002),
+    PRODUCT_PORT: env.port(5003),
+    WEB_PORT: env.port(4000),
+    IOS_PORT: env.port(4001),
+    ANDROID_PORT: env.port(4002),
+    HOST: env.string('127.0.0.1'),
+    DATABASE_URL: env.optionalUrl(['postgres:', 'postgresql:']),
+    DATA_DIR: env.optionalString(),
+    AMQP_URL: env.optionalUrl(['amqp:', 'amqps:']),
+    REDIS_URL: env.optionalUrl(['redis:', 'rediss:']),
+    ADMIN_TOKEN: env.optionalString(),
+    LOG_LEVEL: env.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'warn'),
+  }),
+);
+
+const database = (schema: string) => ({
+  url: config.DATABASE_URL,
+  dataDir: config.DATA_DIR && !config.DATABASE_URL ? join(config.DATA_DIR, schema) : undefined,
+  schema,
+});
+const adminToken = config.ADMIN_TOKEN ?? randomBytes(16).toString('hex');
+const bus = createEventBus({ amqpUrl: config.AMQP_URL });
+const closers: (() => Promise<void> | void)[] = [() => bus.close()];
+
+async function stopAll() {
+  for (const close of closers.reverse()) {
+    try {
+      await close();
+    } catch (error) {
+      console.error('error while stopping:', error);
+    }
+  }
+}
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    console.log(`\n${signal}: stopping…`);
+    const timer = setTimeout(() => process.exit(1), 15_000);
+    timer.unref();
+    void stopAll().then(() => process.exit(0));
+  });
+}
+
+try {
+  const started = Date.now();
+  const product = await startProductService({
+    port: config.PRODUCT_PORT,
+    host: config.HOST,
+    database: database('product'),
+    bus,
+    logger: pino({ name: 'product', level: config.LOG_LEVEL }),
+  });
+  closers.push(() => product.close());
+  const identity = await startIdentityService({
+    port: config.IDENTITY_PORT,
+    host: config.HOST,
+    database: database('identity'),
+    bus,
+    adminToken,
+    logLevel: config.LOG_LEVEL,
+  });
+  closers.push(() => identity.close());
+  const products = createProductClient({ address: product.address });
+  closers.push(() => products.close());
+  const billing = await startBillingService({
+    port: config.BILLING_PORT,
+    host: config.HOST,
+    database: database('billing'),
+    bus,
+    products,
+    logLevel: config.LOG_LEVEL,
+  });
+  closers.push(() => billing.close());
+
+  const bffOptions = {
+    host: config.HOST,
+    identityUrl: identity.url,
+    billingUrl: billing.url,
+    productAddr: product.address,
+    production: false,
+    graphiql: true,
+    logLevel: config.LOG_LEVEL,
+    rateLimit: { redisUrl: config.REDIS_URL },
+  };
+  const web = await startWebBff({ ...bffOptions, port: config.WEB_PORT });
+  closers.push(() => web.close());
+  const ios = await startIosBff({ ...bffOptions, port: config.IOS_PORT });
+  closers.push(() => ios.close());
+  const android = await startAndroidBff({ ...bffOptions, port: config.ANDROID_PORT });
+  closers.push(() => android.close());
+
+  const storage = config.DATABASE_URL
+    ? 'PostgreSQL (DATABASE_URL), one schema per service'
+    : config.DATA_DIR
+      ? `PGlite, kept under ${config.DATA_DIR}`
+      : 'PGlite in memory (set DATA_DIR to keep data)';
+  console.log(`
+BFF system is up in ${((Date.now() - started) / 1000).toFixed(1)} s.
+
+  Web BFF          ${web.url}/graphql      GraphiQL ${web.url}/graphiql
+  iOS BFF          ${ios.url}/graphql      GraphiQL ${ios.url}/graphiql
+  Android BFF      ${android.url}/graphql      GraphiQL ${android.url}/graphiql
+
+  Identity (REST)  ${identity.url}        JWKS ${identity.url}/.well-known/jwks.json
+  Billing  (REST)  ${billing.url}
+  Product  (gRPC)  ${product.address}      bff.product.v1.ProductService (schema/product/v1/product.proto)
+
+  Storage: ${storage}
+  Events:  ${config.AMQP_URL ? 'RabbitMQ (AMQP_URL)' : 'in-process bus'}
+  Limits:  ${config.REDIS_URL ? 'Redis (REDIS_URL), shared by replicas' : 'in memory'}; tokens verified against Identity's JWKS
+
+  Demo users (password "${DEMO_PASSWORD}"):
+${demoUsers.map((u) => `    ${u.email.padEnd(20)} ${u.id}  roles: ${u.roles.join(', ')}`).join('\n')}
+
+  Get a token:
+    TOKEN=$(curl -s ${identity.url}/v1/token -H 'content-type: application/json' \\
+      -d '{"email":"ada@example.com","password":"${DEMO_PASSWORD}","audience":"web"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  Ask the web BFF who you are (a token's audience must match the app: "web", "ios" or "android";
+  get one per app and send it to that app only):
+    curl -s ${web.url}/graphql -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \\
+      -d '{"query":"{ viewer { name invoices(first: 2) { edges { node { total { formatted } } } } } }"}'
+  Rotate the signing key (admin token for this run):
+    curl -s -X POST ${identity.url}/v1/admin/keys/rotate -H 'authorization: Bearer ${adminToken}'
+
+Press Ctrl-C to stop.`);
+} catch (error) {
+  console.error('start failed:', error instanceof Error ? error.message : error);
+  await stopAll();
+  process.exit(1);
+}

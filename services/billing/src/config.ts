@@ -1,0 +1,21 @@
+import { env, readConfig } from '@bff/config';
+
+/** Reads the Billing service's environment; throws a ConfigError naming any bad variable. */
+export function readBillingConfig(source: Record<string, string | undefined> = process.env) {
+  return readConfig(
+    {
+      PORT: env.port(5002),
+      HOST: env.string('127.0.0.1'),
+      DATABASE_URL: env.optionalUrl(['postgres:', 'postgresql:']),
+      DATABASE_SCHEMA: env.string('billing'),
+      PGLITE_DATA_DIR: env.optionalString(),
+      AMQP_URL: env.optionalUrl(['amqp:', 'amqps:']),
+      PRODUCT_ADDR: env.hostPort('127.0.0.1:5003'),
+      PRODUCT_TIMEOUT_MS: env.int(2_000, { min: 50, max: 60_000 }),
+      SEED: env.bool(true),
+      LOG_LEVEL: env.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+    },
+    source,
+  );
+}
+export type BillingConfig = ReturnType<typeof readBillingConfig>;

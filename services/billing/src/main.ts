@@ -1,0 +1,28 @@
+// Entry point for running the Billing service alone, as a container does.
+import { configOrExit } from '@bff/config';
+import { createEventBus } from '@bff/events';
+import { onShutdownSignal } from '@bff/http-service';
+import { createProductClient } from '@bff/upstream-clients';
+import { readBillingConfig } from './config.ts';
+import { startBillingService } from './service.ts';
+
+const config = configOrExit(() => readBillingConfig());
+const bus = createEventBus({ amqpUrl: config.AMQP_URL });
+if (!config.AMQP_URL) console.warn('AMQP_URL is not set: events stay inside this process');
+const products = createProductClient({ address: config.PRODUCT_ADDR, timeoutMs: config.PRODUCT_TIMEOUT_MS });
+const service = await startBillingService({
+  port: config.PORT,
+  host: config.HOST,
+  database: { url: config.DATABASE_URL, dataDir: config.PGLITE_DATA_DIR, schema: config.DATABASE_SCHEMA },
+  bus,
+  products,
+  productTimeoutMs: config.PRODUCT_TIMEOUT_MS,
+  seed: config.SEED,
+  logLevel: config.LOG_LEVEL,
+});
+service.app.log.info(`billing service listening on ${service.url}`);
+onShutdownSignal(async () => {
+  await service.close();
+  products.close();
+  await bus.close();
+});

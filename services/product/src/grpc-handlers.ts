@@ -1,0 +1,143 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Product, ProductStore } from './store.ts';
+
+const MAX_BATCH = 500;
+const MAX_PAGE_SIZE = 100;
+const DEFAULT_PAGE_SIZE = 20;
+const CURRENCY = /^[A-Z]{3}$/;
+
+class StatusError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const invalid = (message: string) => new StatusError(grpc.status.INVALID_ARGUMENT, message);
+
+function encodeToken(afterId: string): string {
+  return Buffer.from(JSON.stringify({ v: 1, after: afterId })).toString('base64url');
+}
+
+function decodeToken(token: string): string {
+  try {
+    const value = JSON.parse(Buffer.from(token, 'base64url').toString()) as { v?: unknown; after?: unknown };
+    if (value.v === 1 && typeof value.after === 'string') return value.after;
+  } catch {
+    // fall through
+  }
+  throw invalid('page_token is not a token this service issued');
+}
+
+type Handler<Req, Res> = grpc.handleUnaryCall<Req, Res>;
+
+/** Wraps a handler so that a StatusError becomes its gRPC status and anything else INTERNAL. */
+function unary<Req, Res>(log: Logger, method: string, fn: (request: Req) => Promise<Res>): Handler<Req, Res> {
+  return (call, callback) => {
+    fn(call.request).then(
+      (response) => callback(null, response),
+      (error: unknown) => {
+        if (error instanceof StatusError) {
+          callback({ code: error.code, details: error.message });
+          return;
+        }
+        log.error({ err: error, method }, 'unhandled error');
+        callback({ code: grpc.status.INTERNAL, details: 'internal error' });
+      },
+    );
+  };
+}
+
+interface ListRequest {
+  pageSize: number;
+  pageToken: string;
+  afterId: string;
+  category: string;
+  query: string;
+}
+
+/** The ProductService implementation: validation and mapping; the SQL is in the store. */
+export function productHandlers(
+  store: ProductStore,
+  log: Logger,
+  onEvent: () => void,
+): grpc.UntypedServiceImplementation {
+  return {
+    GetProducts: unary(log, 'GetProducts', async (request: { ids: string[] }) => {
+      const ids = request.ids;
+      if (ids.length > MAX_BATCH) throw invalid(`ids: at most ${MAX_BATCH} per call, received ${ids.length}`);
+      if (ids.some((id) => id.length === 0 || id.length > 64))
+        throw invalid('ids: each id must be 1 to 64 characters');
+      const found = await store.byIds(ids);
+      const seen = new Set<string>();
+      const products: Product[] = [];
+      for (const id of ids) {
+        const product = found.get(id);
+        if (product && !seen.has(id)) {
+          seen.add(id);
+          products.push(product);
+        }
+      }
+      return { products };
+    }),
+    GetProduct: unary(log, 'GetProduct', async (request: { id: string }) => {
+      if (!request.id) throw invalid('id is required');
+      const product = (await store.byIds([request.id])).get(request.id);
+      if (!product) throw new StatusError(grpc.status.NOT_FOUND, `product ${request.id} not found`);
+      return product;
+    }),
+    ListProducts: unary(log, 'ListProducts', async (request: ListRequest) => {
+      const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
+      if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
+        throw invalid(`page_size must be between 1 and ${MAX_PAGE_SIZE}, received ${request.pageSize}`);
+      }
+      if (request.query.length > 200) throw invalid('query: at most 200 characters');
+      if (request.category.length > 64) throw invalid('category: at most 64 characters');
+      if (request.pageToken && request.afterId) throw invalid('give page_token or after_id, not both');
+      if (request.afterId.length > 64) throw invalid('after_id: at most 64 characters');
+      const afterId = request.pageToken ? decodeToken(request.pageToken) : request.afterId || undefined;
+      const page = await store.list({
+        limit: pageSize,
+        afterId,
+        category: request.category || undefined,
+        query: request.query.trim() || undefined,
+      });
+      const last = page.products.at(-1);
+      return {
+        products: page.products,
+        nextPageToken: page.hasMore && last ? encodeToken(last.id) : '',
+        totalSize: page.total,
+      };
+    }),
+    UpdatePrice: unary(
+      log,
+      'UpdatePrice',
+      async (request: { id: string; price: { amountMinor: number; currency: string } | null }) => {
+        if (!request.id) throw invalid('id is required');
+        const price = request.price;
+        if (!price) throw invalid('price is required');
+        if (
+          !Number.isSafeInteger(price.amountMinor) ||
+          price.amountMinor < 0 ||
+          price.amountMinor > 2_147_483_647
+        ) {
+          throw invalid(
+            `price.amount_minor must be a whole number from 0 to 2147483647, received ${price.amountMinor}`,
+          );
+        }
+        if (!CURRENCY.test(price.currency)) {
+          throw invalid(
+            `price.currency must be an ISO 4217 code such as USD, received ${JSON.stringify(price.currency)}`,
+          );
+        }
+        const product = await store.updatePrice(request.id, price);
+        if (!product) throw new StatusError(grpc.status.NOT_FOUND, `product ${request.id} not found`);
+        onEvent();
+        return product;
+      },
+    ),
+  };
+}

@@ -1,0 +1,25 @@
+// Entry point for running the Product service alone, as a container does.
+import { configOrExit } from '@bff/config';
+import { createEventBus } from '@bff/events';
+import { onShutdownSignal } from '@bff/http-service';
+import { pino } from 'pino';
+import { readProductConfig } from './config.ts';
+import { startProductService } from './service.ts';
+
+const config = configOrExit(() => readProductConfig());
+const logger = pino({ name: 'product', level: config.LOG_LEVEL });
+const bus = createEventBus({ amqpUrl: config.AMQP_URL });
+if (!config.AMQP_URL) logger.warn('AMQP_URL is not set: events stay inside this process');
+const service = await startProductService({
+  port: config.PORT,
+  host: config.HOST,
+  database: { url: config.DATABASE_URL, dataDir: config.PGLITE_DATA_DIR, schema: config.DATABASE_SCHEMA },
+  bus,
+  seed: config.SEED,
+  logger,
+});
+logger.info({ address: service.address }, 'product service listening (gRPC)');
+onShutdownSignal(async () => {
+  await service.close();
+  await bus.close();
+});

@@ -1,0 +1,192 @@
+// Trusted documents end to end for a mobile app in production: known hashes run, anything else
+// is refused, the manifest is what the command builds, and trusted documents skip the cost limit.
+import { spawnSync } from 'node:child_process';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startBff } from '@bff/bff-server';
+import { iosManifestPath, iosPolicy, iosResolvers } from '@bff/ios-app';
+import { buildManifest, loadManifest, type PersistedManifest } from '@bff/persisted-operations';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+let system: System;
+let manifest: PersistedManifest;
+const op = (name: string) => {
+  const found = manifest.operations.find((o) => o.name === name);
+  if (!found) throw new Error(`no ${name} in the manifest`);
+  return found;
+};
+const byHash = (id: string, variables: Record<string, unknown> = {}) => ({
+  variables,
+  extensions: { persistedQuery: { version: 1, sha256Hash: id } },
+});
+
+beforeAll(async () => {
+  system = await startSystem();
+  manifest = await loadManifest(iosManifestPath);
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+describe('the iOS BFF in production runs its trusted documents only', () => {
+  let app: TestApp;
+  beforeAll(async () => {
+    app = await startApp('ios', system, { production: true, graphiql: false });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+  const post = async (body: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${app.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    });
+    return { status: response.status, body: JSON.parse(await response.text()) };
+  };
+
+  it('runs a known hash without the document, over POST and GET', async () => {
+    const card = await post(byHash(op('ProductCard').id, { id: 'p-0042', scale: 3 }));
+    expect(card.status).toBe(200);
+    expect(card.body.data.product).toMatchObject({
+      id: 'p-0042',
+      deepLink: 'https://shop.example.com/p/p-0042',
+    });
+    const query = new URLSearchParams({
+      variables: JSON.stringify({ first: 2 }),
+      extensions: JSON.stringify(byHash(op('Catalogue').id).extensions),
+    });
+    const get = await fetch(`${app.url}/graphql?${query}`, {
+      headers: { 'apollo-require-preflight': 'true' },
+    });
+    expect(get.status).toBe(200);
+    expect(
+      ((await get.json()) as { data: { products: { edges: unknown[] } } }).data.products.edges,
+    ).toHaveLength(2);
+  });
+
+  it('runs a signed-in mutation from the manifest', async () => {
+    const token = await system.token('grace@example.com', 'ios');
+    const bought = await post(
+      byHash(op('Purchase').id, {
+        input: { productId: 'p-0009', quantity: 1, idempotencyKey: `pq-${Date.now()}` },
+      }),
+      {
+        authorization: `Bearer ${token}`,
+      },
+    );
+    expect(bought.body.data.purchase.invoice.status).toBe('OPEN');
+  });
+
+  it('refuses an unknown hash, a raw document, and a raw document dressed with a made-up hash', async () => {
+    const unknown = await post(byHash('0'.repeat(64)));
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    const raw = await post({ query: '{ product(id: "p-0001") { id } }' });
+    expect(raw.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    // Even the exact text of a trusted document must come by hash.
+    const trustedText = await post({ query: op('ProductCard').body, variables: { id: 'p-0001' } });
+    expect(trustedText.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+  });
+
+  it('does not let a client register new documents (automatic persisted queries are closed)', async () => {
+    const query = '{ products(first: 30) { edges { node { id } } } }';
+    const { createHash } = await import('node:crypto');
+    const hash = createHash('sha256').update(query).digest('hex');
+    expect((await post({ query, ...byHash(hash) })).body.errors[0].extensions.code).toBe(
+      'PERSISTED_QUERY_NOT_FOUND',
+    );
+    expect((await post(byHash(hash))).body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+  });
+});
+
+describe('the manifest', () => {
+  it('is what the command builds from apps/*/operations (committed manifests are current)', () => {
+    const result = spawnSync(
+      `${root}node_modules/.bin/tsx`,
+      ['scripts/build-persisted-manifests.ts', '--check'],
+      { cwd: root, encoding: 'utf8' },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('changes when an operation changes, and the BFF serves the rebuilt one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bff-operations-'));
+    try {
+      await cp(join(root, 'apps/ios/operations'), dir, { recursive: true });
+      const before = await buildManifest(dir);
+      const file = join(dir, 'ProductCard.graphql');
+      await writeFile(file, (await readFile(file, 'utf8')).replace('summary', 'summary\n    sku'));
+      const after = await buildManifest(dir);
+      const card = (m: PersistedManifest) => m.operations.find((o) => o.name === 'ProductCard')?.id;
+      expect(card(after)).not.toBe(card(before));
+
+      const bff = await startBff({
+        app: 'ios',
+        schemaDir: join(root, 'apps/ios/schema'),
+        resolvers: iosResolvers('https://shop.example.com'),
+        policy: iosPolicy,
+        port: 0,
+        identityUrl: system.identityUrl,
+        billingUrl: system.billingUrl,
+        productAddr: system.productAddr,
+        production: true,
+        graphiql: false,
+        logLevel: false,
+        persistedOperations: { manifest: after, enforce: true },
+      });
+      try {
+        const response = await fetch(`${bff.url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(byHash(card(after) as string, { id: 'p-0001' })),
+        });
+        const body = (await response.json()) as { data: { product: { sku: string } } };
+        expect(body.data.product.sku).toMatch(/^[A-Z]{3}-\d+$/);
+      } finally {
+        await bff.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exempts trusted documents from the cost limit, and only them', async () => {
+    const bff = await startBff({
+      app: 'ios',
+      schemaDir: join(root, 'apps/ios/schema'),
+      resolvers: iosResolvers('https://shop.example.com'),
+      policy: { ...iosPolicy, limits: { ...iosPolicy.limits, maxCost: 5 } },
+      port: 0,
+      identityUrl: system.identityUrl,
+      billingUrl: system.billingUrl,
+      productAddr: system.productAddr,
+      production: false, // raw documents allowed, so the same text can be sent both ways
+      graphiql: false,
+      logLevel: false,
+      persistedOperations: { manifest, enforce: false },
+    });
+    try {
+      const send = async (body: unknown) => {
+        const response = await fetch(`${bff.url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return JSON.parse(await response.text());
+      };
+      const trusted = await send(byHash(op('Catalogue').id, { first: 20 }));
+      expect(trusted.errors).toBeUndefined();
+      expect(trusted.data.products.edges).toHaveLength(20);
+      const raw = await send({ query: `${op('Catalogue').body} `, variables: { first: 20 } });
+      expect(raw.errors[0].extensions).toMatchObject({ code: 'OPERATION_LIMIT_EXCEEDED', limit: 'cost' });
+    } finally {
+      await bff.close();
+    }
+  });
+});

@@ -1,0 +1,314 @@
+// Staying up when upstreams fail, with faults injected through proxies this suite owns in
+// front of the real services: hangs, intermittent 500s, gRPC outages and restarts, clients
+// that go away, and shutdown with requests in flight.
+import { createServer } from 'node:net';
+import { InProcessEventBus } from '@bff/events';
+import { type RunningProductService, startProductService } from '@bff/product-service';
+import { HttpFaultProxy, TcpProxy, waitFor } from '@bff/testkit';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
+
+const BUDGET_MS = 3_000; // the web app's operation budget
+let system: System;
+beforeAll(async () => {
+  system = await startSystem();
+});
+afterAll(async () => {
+  await system?.close();
+});
+
+/** Timers and sockets this process holds, to see that nothing was left behind. */
+function handles() {
+  const resources = process.getActiveResourcesInfo();
+  return {
+    timers: resources.filter((r) => r === 'Timeout').length,
+    sockets: resources.filter((r) => r === 'TCPSocketWrap').length,
+  };
+}
+
+const timed = async <T>(work: () => Promise<T>) => {
+  const started = performance.now();
+  const value = await work();
+  return { value, ms: performance.now() - started };
+};
+
+describe('an upstream that hangs', () => {
+  let billing: HttpFaultProxy;
+  let app: TestApp;
+  let token: string;
+  beforeAll(async () => {
+    billing = await new HttpFaultProxy(system.billingUrl).start();
+    app = await startApp('web', system, { billingUrl: billing.url, upstreamTimeoutMs: 600 });
+    token = await system.token('ada@example.com', 'web');
+  });
+  afterAll(async () => {
+    await app?.close();
+    await billing?.close();
+  });
+
+  it('answers within the budget with what the other services gave, and leaves no timer or socket behind', async () => {
+    const query =
+      '{ viewer { name invoices(first: 2) { edges { node { id } } } } products(first: 2) { edges { node { id } } } }';
+    // Warm with the same concurrency: the test's own keep-alive connections and the BFF's pools
+    // are open before counting.
+    await Promise.all(Array.from({ length: 5 }, () => app.graphql(query, { token })));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const before = handles();
+
+    billing.set({ kind: 'hang' });
+    // Five at once: a timer or socket leaked per hung call would show as five, well above the
+    // one or two that this process's other tenants (the services' outbox relays) come and go by.
+    const runs = await Promise.all(
+      Array.from({ length: 5 }, () => timed(() => app.graphql(query, { token }))),
+    );
+    for (const { value: response, ms } of runs) {
+      expect(ms).toBeLessThan(BUDGET_MS + 1_500);
+      expect(response.status).toBe(200);
+      expect(response.body.data.viewer.name).toBe('Ada Lovelace');
+      expect(response.body.data.viewer.invoices).toBeNull();
+      expect(response.body.data.products.edges).toHaveLength(2);
+      expect(response.body.errors?.[0]).toMatchObject({
+        path: ['viewer', 'invoices'],
+        extensions: { code: 'UPSTREAM_TIMEOUT', service: 'billing' },
+      });
+      expect(response.text).not.toMatch(/127\.0\.0\.1|:\d{4,5}/);
+    }
+
+    await waitFor('the hung calls to be released', () => billing.abandoned >= 5, 3_000);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const after = handles();
+    expect(after.timers).toBeLessThanOrEqual(before.timers + 2);
+    expect(after.sockets).toBeLessThanOrEqual(before.sockets + 2);
+    billing.set({ kind: 'pass' });
+  });
+
+  it('cancels the upstream work of a client that goes away', async () => {
+    // Calls may take up to 5 s here, so only the client's going away can end this one early.
+    const patient = await startApp('web', system, { billingUrl: billing.url, upstreamTimeoutMs: 5_000 });
+    try {
+      billing.set({ kind: 'hang' });
+      const abandonedBefore = billing.abandoned;
+      const requestsBefore = billing.requests;
+      const controller = new AbortController();
+      const pending = fetch(`${patient.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: '{ viewer { invoices(first: 1) { edges { node { id } } } } }' }),
+        signal: controller.signal,
+      }).catch(() => 'aborted');
+      await waitFor('the call to reach billing', () => billing.requests > requestsBefore);
+      controller.abort();
+      expect(await pending).toBe('aborted');
+      // Without cancellation billing would hold the call until the 3 s operation budget ran out.
+      const { ms } = await timed(() =>
+        waitFor('billing to see the call abandoned', () => billing.abandoned > abandonedBefore, 2_500, 5),
+      );
+      expect(ms).toBeLessThan(1_500);
+    } finally {
+      billing.set({ kind: 'pass' });
+      await patient.close();
+    }
+  });
+});
+
+describe('an upstream that fails half the time', () => {
+  let billing: HttpFaultProxy;
+  let app: TestApp;
+  let token: string;
+  beforeAll(async () => {
+    billing = await new HttpFaultProxy(system.billingUrl).start();
+    app = await startApp('web', system, {
+      billingUrl: billing.url,
+      resilience: {
+        halfOpenAfterMs: 500,
+        minimumRps: 2,
+        samplingMs: 5_000,
+        retryBudget: { ratio: 0.2, minPerSecond: 2 },
+      },
+      rateLimit: { defaults: { max: 100_000, window: '1m' } },
+    });
+    token = await system.token('ada@example.com', 'web');
+  });
+  afterAll(async () => {
+    await app?.close();
+    await billing?.close();
+  });
+
+  it('retries within the budget, opens the breaker, keeps latency bounded, and closes it on recovery', async () => {
+    const query = '{ viewer { name invoices(first: 1) { edges { node { id } } } } }';
+    billing.set({ kind: 'fail', status: 500, every: 2 });
+    const latencies: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const { value, ms } = await timed(() => app.graphql(query, { token }));
+      latencies.push(ms);
+      expect(value.status).toBe(200);
+      expect(value.body.data.viewer.name).toBe('Ada Lovelace'); // never more than the invoices is lost
+    }
+    const guard = app.bff.guards.billing;
+    expect(guard.stats.opened).toBeGreaterThanOrEqual(1);
+    expect(guard.stats.shortCircuited).toBeGreaterThan(0);
+    // Retries add at most the budget's share (20%) plus its small per-second floor.
+    expect(guard.stats.retries).toBeLessThanOrEqual(Math.ceil(guard.stats.calls * 0.2) + 2 * 10 + 2);
+    expect(billing.requests).toBeLessThanOrEqual(guard.stats.calls + guard.stats.retries);
+    expect(Math.max(...latencies)).toBeLessThan(BUDGET_MS);
+
+    billing.set({ kind: 'pass' });
+    await waitFor(
+      'the breaker to close again',
+      async () => {
+        const response = await app.graphql(query, { token });
+        return response.body.data?.viewer?.invoices !== null && guard.state === 'closed';
+      },
+      10_000,
+      100,
+    );
+    const ready = (await (await fetch(`${app.url}/readyz`)).json()) as { breakers: { billing: string } };
+    expect(ready.breakers.billing).toBe('closed');
+  });
+
+  it('honours Retry-After from an overloaded upstream', async () => {
+    billing.set({ kind: 'fail', status: 503, every: 1, retryAfterSeconds: 1 });
+    const retriesBefore = app.bff.guards.billing.stats.retries;
+    const { value } = await timed(() =>
+      app.graphql('{ viewer { invoices(first: 1) { edges { node { id } } } } }', { token }),
+    );
+    expect(value.body.errors?.[0]?.extensions).toMatchObject({
+      code: 'UPSTREAM_UNAVAILABLE',
+      service: 'billing',
+    });
+    // A retry 1 s later would still fit the 3 s budget, so at most one was made, after waiting.
+    expect(app.bff.guards.billing.stats.retries - retriesBefore).toBeLessThanOrEqual(1);
+    billing.set({ kind: 'pass' });
+  });
+});
+
+describe('the Product service over gRPC', () => {
+  it('maps a deadline overrun to UPSTREAM_TIMEOUT without waiting longer', async () => {
+    const [host, port] = system.productAddr.split(':');
+    const slow = await new TcpProxy(host as string, Number(port), 700).start();
+    const app = await startApp('web', system, {
+      productAddr: `127.0.0.1:${slow.port}`,
+      upstreamTimeoutMs: 300,
+    });
+    try {
+      const { value, ms } = await timed(() => app.graphql('{ product(id: "p-0001") { name } }'));
+      expect(value.body.data.product).toBeNull();
+      expect(value.body.errors?.[0]?.extensions).toMatchObject({
+        code: 'UPSTREAM_TIMEOUT',
+        service: 'product',
+      });
+      expect(ms).toBeLessThan(BUDGET_MS);
+    } finally {
+      await app.close();
+      await slow.close();
+    }
+  });
+
+  it('survives a restart of the Product service in the middle of a load, and recovers by itself', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const bus = new InProcessEventBus();
+    const start = () =>
+      startProductService({
+        port,
+        database: { schema: 'product' },
+        bus,
+        logger: pino({ level: 'silent' }),
+        shutdownGraceMs: 200,
+      });
+    let product: RunningProductService | undefined = await start();
+    const app = await startApp('android', system, {
+      productAddr: `127.0.0.1:${port}`,
+      upstreamTimeoutMs: 500,
+      resilience: { halfOpenAfterMs: 300 },
+      rateLimit: { defaults: { max: 100_000, window: '1m' } },
+    });
+    try {
+      const outcomes: { ok: boolean; code?: unknown; ms: number }[] = [];
+      let stop = false;
+      const worker = async () => {
+        while (!stop) {
+          const { value, ms } = await timed(() => app.graphql('{ product(id: "p-0002") { id name } }'));
+          outcomes.push({
+            ok: value.body.data?.product?.id === 'p-0002',
+            code: value.body.errors?.[0]?.extensions?.code,
+            ms,
+          });
+        }
+      };
+      const workers = Array.from({ length: 4 }, worker);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await product.close();
+      product = undefined;
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      product = await start();
+      await waitFor(
+        'requests to succeed again',
+        () => outcomes.slice(-5).length === 5 && outcomes.slice(-5).every((o) => o.ok),
+        10_000,
+        50,
+      );
+      stop = true;
+      await Promise.all(workers);
+
+      const failed = outcomes.filter((o) => !o.ok);
+      expect(failed.length).toBeGreaterThan(0); // the outage was seen
+      for (const outcome of failed)
+        expect(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT']).toContain(outcome.code);
+      // Nothing hung: every request ended within its 2.5 s budget plus slack for this process's
+      // event loop, which also runs the restarting Product service (PGlite start, seeding).
+      expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(2_500 + 2_000);
+    } finally {
+      await app.close();
+      await product?.close();
+      await bus.close();
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('finishes requests in flight, refuses new ones, and closes its pools', async () => {
+    const billing = await new HttpFaultProxy(system.billingUrl).start();
+    const app = await startApp('web', system, { billingUrl: billing.url, shutdownGraceMs: 3_000 });
+    try {
+      const token = await system.token('ada@example.com', 'web');
+      billing.set({ kind: 'delay', ms: 400 });
+      const inFlight = app.graphql('{ viewer { invoices(first: 1) { edges { node { id } } } } }', { token });
+      await waitFor('the call to reach billing', () => billing.requests > 0);
+      const closing = app.close();
+      const response = await inFlight;
+      expect(response.status).toBe(200);
+      expect(response.body.data.viewer.invoices.edges).toHaveLength(1);
+      await closing;
+      await expect(fetch(`${app.url}/healthz`)).rejects.toThrow();
+      await waitFor('billing connections to close', () => billing.connections === 0, 3_000);
+    } finally {
+      await billing.close();
+    }
+  });
+
+  it('cuts what is still running once the grace period is over', async () => {
+    const billing = await new HttpFaultProxy(system.billingUrl).start();
+    const app = await startApp('web', system, {
+      billingUrl: billing.url,
+      shutdownGraceMs: 300,
+      upstreamTimeoutMs: 5_000,
+    });
+    try {
+      const token = await system.token('ada@example.com', 'web');
+      billing.set({ kind: 'hang' });
+      const inFlight = app
+        .graphql('{ viewer { invoices(first: 1) { edges { node { id } } } } }', { token })
+        .catch(() => 'cut');
+      await waitFor('the call to reach billing', () => billing.requests > 0);
+      const { ms } = await timed(() => app.close());
+      expect(ms).toBeLessThan(2_000);
+      await inFlight;
+    } finally {
+      await billing.close();
+    }
+  });
+});
