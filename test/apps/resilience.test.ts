@@ -258,9 +258,11 @@ describe('the Product service over gRPC', () => {
       expect(failed.length).toBeGreaterThan(0); // the outage was seen
       for (const outcome of failed)
         expect(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT']).toContain(outcome.code);
-      // Nothing hung: every request ended within its 2.5 s budget plus slack for this process's
-      // event loop, which also runs the restarting Product service (PGlite start, seeding).
-      expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(2_500 + 2_000);
+      // Nothing hung: every worker came back (a hung request would hold `Promise.all` above until
+      // the test timed out), and each request ended near its 2.5 s budget. The slack is wide on
+      // purpose: this process's event loop also runs the restarting Product service (PGlite start
+      // and seeding block it for seconds on a loaded CI machine), and that stall lands in `ms`.
+      expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(2_500 + 6_000);
     } finally {
       await app.close();
       await product?.close();

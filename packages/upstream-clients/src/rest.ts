@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import { Pool, errors as undiciErrors } from 'undici';
 import { type CallGuard, UpstreamError, UpstreamErrorCode } from './errors.ts';
 
 export type ServiceName = 'identity' | 'billing' | 'product';
@@ -77,8 +77,10 @@ export class RestTransport {
       connections: options.connections ?? 64,
       keepAliveTimeout: 30_000,
       connectTimeout: Math.min(this.maxTimeout, 2_000),
-      headersTimeout: this.maxTimeout,
-      bodyTimeout: this.maxTimeout,
+      // Our own timer ends each call; undici's are only a backstop, set past it so the two do
+      // not race (a race would report a timeout as the service being unavailable).
+      headersTimeout: this.maxTimeout + 1_000,
+      bodyTimeout: this.maxTimeout + 1_000,
     });
     this.onCall = options.onCall;
     this.guard = options.guard;
@@ -162,7 +164,7 @@ export class RestTransport {
       if (error instanceof UpstreamError) throw error;
       const code = options.signal?.aborted
         ? UpstreamErrorCode.Cancelled
-        : controller.signal.aborted
+        : controller.signal.aborted || isUndiciTimeout(error)
           ? UpstreamErrorCode.Timeout
           : UpstreamErrorCode.Unavailable;
       const what =
@@ -215,5 +217,14 @@ export function unexpected(service: ServiceName, operation: string, response: Re
     service,
     UpstreamErrorCode.BadResponse,
     `${service} ${operation} answered ${response.status}`,
+  );
+}
+
+/** undici's own deadlines (connect, headers, body) are timeouts too, not an unreachable service. */
+function isUndiciTimeout(error: unknown): boolean {
+  return (
+    error instanceof undiciErrors.HeadersTimeoutError ||
+    error instanceof undiciErrors.BodyTimeoutError ||
+    error instanceof undiciErrors.ConnectTimeoutError
   );
 }
