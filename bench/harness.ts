@@ -1,13 +1,20 @@
 // The benchmark harness: fake upstreams in one process, each contender in its own, autocannon
 // in this one. Every response is compared with the golden body; a run with errors is void.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { users } from './fixtures.ts';
 import { LARGE_INVOICES, type WorkloadName, workloads } from './workloads.ts';
 
-export type ContenderName = 'bff' | 'bff-graphql-js' | 'bff-without-plugins' | 'handwritten' | 'naive';
+type Role = 'bff' | 'bff-graphql-js' | 'bff-without-plugins' | 'handwritten' | 'naive';
+/**
+ * A role, or a BFF role at a git revision (`bff@HEAD~1`, `bff@main`): that revision is checked
+ * out in a worktree under `.tmp/` and run side by side with this one, for before-and-after
+ * figures measured in one run.
+ */
+export type ContenderName = Role | `${'bff' | 'bff-graphql-js' | 'bff-without-plugins'}@${string}`;
 
 export interface BenchOptions {
   seconds: number;
@@ -36,6 +43,12 @@ export interface RunResult {
   bytesPerResponse: number;
   upstreamCallsPerOp: Record<string, number>;
   peakRssMb: number;
+  /**
+   * CPU time per operation during the measured run, in µs: the contender's own, the fake
+   * upstreams' and the load generator's. Steadier than req/s on a shared machine, and it shows
+   * whether the contender or its neighbours were the bottleneck.
+   */
+  cpuUsPerOp: { contender: number; upstreams: number; loadGenerator: number };
   valid: boolean;
 }
 
@@ -46,13 +59,52 @@ interface Child {
   info: Record<string, unknown>;
 }
 
-function startChild(role: string, config: unknown): Promise<Child> {
+/** The checkout a contender runs from: this one, or a worktree of the revision it names. */
+function checkoutFor(contender: string): { role: string; cwd: string } {
+  const at = contender.indexOf('@');
+  if (at < 0) return { role: contender, cwd: root };
+  const role = contender.slice(0, at);
+  const revision = contender.slice(at + 1);
+  if (!role.startsWith('bff') || !/^[\w./~^-]{1,100}$/.test(revision))
+    throw new Error(`bench: cannot run ${JSON.stringify(contender)}: use bff@<git revision>`);
+  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8' }).trim();
+  const commit = git('rev-parse', '--verify', `${revision}^{commit}`);
+  const cwd = join(root, '.tmp', `bench-${commit.slice(0, 12)}`);
+  if (!existsSync(join(cwd, 'node_modules'))) {
+    if (!existsSync(cwd)) git('worktree', 'add', '--detach', cwd, commit);
+    execFileSync('pnpm', ['install', '--frozen-lockfile', '--offline', '--silent'], {
+      cwd,
+      stdio: 'inherit',
+    });
+  }
+  return { role, cwd };
+}
+
+function startChild(contender: string, config: unknown): Promise<Child> {
+  const { role, cwd } = checkoutFor(contender);
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'bench/proc.ts', role, JSON.stringify(config)],
+      [
+        // BENCH_CPU_PROF=<dir>: each contender writes a V8 CPU profile there when it stops
+        // (`pnpm bench:profile <file>` summarises one).
+        ...(process.env.BENCH_CPU_PROF && role !== 'upstreams'
+          ? [
+              '--cpu-prof',
+              `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${contender.replace(/[^\w.-]/g, '_')}`,
+            ]
+          : []),
+        ...(process.env.BENCH_EXPERIMENT_FLAGS && role.startsWith(process.env.BENCH_EXPERIMENT_ROLE ?? 'bff')
+          ? process.env.BENCH_EXPERIMENT_FLAGS.split(' ')
+          : []),
+        '--import',
+        'tsx',
+        'bench/proc.ts',
+        role,
+        JSON.stringify(config),
+      ],
       {
-        cwd: root,
+        cwd,
         stdio: ['ignore', 'pipe', 'inherit'],
         env: { ...process.env, NODE_ENV: 'production' },
       },
@@ -76,6 +128,17 @@ async function stopChild(child: Child): Promise<void> {
   const exited = new Promise((resolve) => child.process.once('exit', resolve));
   child.process.kill('SIGTERM');
   await exited;
+}
+
+/** User + system CPU time a process has used so far, in µs (from /proc; 0 where there is none). */
+function cpuUs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return 0;
+  }
 }
 
 function peakRssMb(pid: number | undefined): number {
@@ -160,6 +223,28 @@ async function load(
   };
 }
 
+/** Runs a load and reads the CPU time each process spent on it, per operation. */
+async function measured(
+  child: Child,
+  upstreams: Child,
+  run: () => ReturnType<typeof load>,
+): Promise<{ run: Awaited<ReturnType<typeof load>>; cpuUsPerOp: RunResult['cpuUsPerOp'] }> {
+  const contender = cpuUs(child.process.pid);
+  const fakes = cpuUs(upstreams.process.pid);
+  const own = process.cpuUsage();
+  const result = await run();
+  const ownUsed = process.cpuUsage(own);
+  const perOp = (used: number) => (result.requests ? Math.round(used / result.requests) : 0);
+  return {
+    run: result,
+    cpuUsPerOp: {
+      contender: perOp(cpuUs(child.process.pid) - contender),
+      upstreams: perOp(cpuUs(upstreams.process.pid) - fakes),
+      loadGenerator: perOp(ownUsed.user + ownUsed.system),
+    },
+  };
+}
+
 export async function runBench(options: BenchOptions): Promise<RunResult[]> {
   const log = options.log ?? (() => {});
   const results: RunResult[] = [];
@@ -210,14 +295,16 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
             seconds: Math.min(2, options.seconds),
             connections: options.connections,
           }); // warm-up
-          const run = await load(url, workload, tokens, golden, options);
+          const { run, cpuUsPerOp } = await measured(child, upstreams, () =>
+            load(url, workload, tokens, golden, options),
+          );
           // Upstream calls per operation, counted exactly over 20 operations one at a time,
           // once the load's last requests have drained.
           await new Promise((resolve) => setTimeout(resolve, 500));
           await reset();
           for (const user of users.slice(0, 20)) await post(url, workload, tokens[user.id] as string);
           const calls = (await stats()).calls;
-          const perOp = Object.fromEntries(Object.entries(calls).map(([name, n]) => [name, n / 20]));
+          const callsPerOp = Object.fromEntries(Object.entries(calls).map(([name, n]) => [name, n / 20]));
           const result: RunResult = {
             contender,
             workload,
@@ -225,12 +312,13 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
             mode: 'max',
             ...run,
             mismatches: run.mismatches + preMismatch,
-            upstreamCallsPerOp: perOp,
+            upstreamCallsPerOp: callsPerOp,
             peakRssMb: peakRssMb(child.process.pid),
+            cpuUsPerOp,
             valid: run.errors === 0 && run.mismatches + preMismatch === 0,
           };
           log(
-            `round ${round + 1}  ${contender.padEnd(20)} ${workload.padEnd(7)} ${latencyMs} ms  ${String(run.rps).padStart(6)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms${result.valid ? '' : '  INVALID'}`,
+            `round ${round + 1}  ${contender.padEnd(20)} ${workload.padEnd(7)} ${latencyMs} ms  ${String(run.rps).padStart(6)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  CPU/op ${cpuUsPerOp.contender} µs (upstreams ${cpuUsPerOp.upstreams}, load ${cpuUsPerOp.loadGenerator})${result.valid ? '' : '  INVALID'}`,
           );
           await stopChild(child);
           const previous = best.get(contender);
@@ -257,7 +345,9 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
           connections: options.connections,
           rate,
         });
-        const run = await load(url, 'medium', tokens, golden, { ...options, rate });
+        const { run, cpuUsPerOp } = await measured(child, upstreams, () =>
+          load(url, 'medium', tokens, golden, { ...options, rate }),
+        );
         results.push({
           contender,
           workload: 'medium',
@@ -266,6 +356,7 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
           ...run,
           upstreamCallsPerOp: {},
           peakRssMb: peakRssMb(child.process.pid),
+          cpuUsPerOp,
           valid: run.errors === 0 && run.mismatches === 0,
         });
         log(

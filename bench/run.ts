@@ -38,17 +38,20 @@ const find = (
   );
 
 console.log(
-  '\n| latency | workload | contender | req/s | vs hand-written | p50 ms | p99 ms | upstream calls/op | bytes | peak RSS MB | valid |',
+  '\n| latency | workload | contender | req/s | vs hand-written | p50 ms | p99 ms | CPU µs/op | vs hand-written | upstream calls/op | bytes | peak RSS MB | valid |',
 );
-console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
 for (const r of results.filter((x) => x.mode === 'max')) {
   const base = find('handwritten', r.workload, r.latencyMs);
   const ratio = base ? `${Math.round((r.rps / base.rps) * 100)}%` : '';
+  const cpuRatio = base?.cpuUsPerOp.contender
+    ? `${Math.round((r.cpuUsPerOp.contender / base.cpuUsPerOp.contender) * 100)}%`
+    : '';
   const calls = Object.entries(r.upstreamCallsPerOp)
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
   console.log(
-    `| ${r.latencyMs} ms | ${r.workload} | ${r.contender} | ${r.rps} | ${ratio} | ${r.p50} | ${r.p99} | ${calls} | ${r.bytesPerResponse} | ${r.peakRssMb} | ${r.valid ? 'yes' : 'NO'} |`,
+    `| ${r.latencyMs} ms | ${r.workload} | ${r.contender} | ${r.rps} | ${ratio} | ${r.p50} | ${r.p99} | ${r.cpuUsPerOp.contender} | ${cpuRatio} | ${calls} | ${r.bytesPerResponse} | ${r.peakRssMb} | ${r.valid ? 'yes' : 'NO'} |`,
   );
 }
 
