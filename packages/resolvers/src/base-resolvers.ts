@@ -2,11 +2,10 @@ import type { BillingInvoice, BillingInvoiceLine, ProductRecord } from '@bff/ups
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import type { BffContext, Viewer } from './context.ts';
 import { BffErrorCode, requireViewer, userInput } from './errors.ts';
-import { formatMoney } from './money.ts';
+import { money } from './money.ts';
 import { pageSize, productCursor, productIdFromCursor } from './pagination.ts';
 
 export type ProductParent = ProductRecord;
-type Money = { amountMinor: number; currency: string };
 
 const MAX_ID = 64;
 const CANONICAL_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
@@ -40,8 +39,6 @@ async function loadUser(viewer: Viewer, context: BffContext) {
     throw new GraphQLError('Your account no longer exists', { extensions: { code: BffErrorCode.NotFound } });
   return user;
 }
-
-const money = (amountMinor: number, currency: string): Money => ({ amountMinor, currency });
 
 /** Resolvers for the base SDL (`schema/graphql/base.graphql`), shared by every app. */
 export const baseResolvers = {
@@ -149,19 +146,21 @@ export const baseResolvers = {
     },
   },
   Invoice: {
-    total: (invoice: BillingInvoice) => money(invoice.totalMinor, invoice.currency),
+    total: (invoice: BillingInvoice, _: unknown, context: BffContext) =>
+      money(invoice.totalMinor, invoice.currency, context.locale),
   },
   InvoiceLine: {
     product: (line: BillingInvoiceLine, _: unknown, context: BffContext) =>
       context.loaders.product.load(line.productId),
-    unitPrice: (line: BillingInvoiceLine) => money(line.unitPriceMinor, line.currency),
-    amount: (line: BillingInvoiceLine) => money(line.amountMinor, line.currency),
+    unitPrice: (line: BillingInvoiceLine, _: unknown, context: BffContext) =>
+      money(line.unitPriceMinor, line.currency, context.locale),
+    amount: (line: BillingInvoiceLine, _: unknown, context: BffContext) =>
+      money(line.amountMinor, line.currency, context.locale),
   },
   Product: {
+    price: (product: ProductRecord, _: unknown, context: BffContext) =>
+      money(product.price.amountMinor, product.price.currency, context.locale),
     inStock: (product: ProductRecord) => product.inventory > 0,
   },
-  Money: {
-    formatted: (value: Money, _: unknown, context: BffContext) =>
-      formatMoney(value.amountMinor, value.currency, context.locale),
-  },
+  // Money has no resolvers: `money()` values carry `formatted` as a getter (see money.ts).
 };

@@ -18,6 +18,6 @@ export type {
 } from './context.ts';
 export { APP_NAMES } from './context.ts';
 export { BffErrorCode, describeUpstreamError, requireViewer, userInput } from './errors.ts';
-export { formatMoney, negotiateLocale } from './money.ts';
+export { formatMoney, Money, money, negotiateLocale } from './money.ts';
 export { pageSize } from './pagination.ts';
 export { closestImage, summarize } from './shaping.ts';
