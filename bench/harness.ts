@@ -94,7 +94,9 @@ function startChild(contender: string, config: unknown): Promise<Child> {
               `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}/${contender.replace(/[^\w.-]/g, '_')}`,
             ]
           : []),
-        ...(process.env.BENCH_EXPERIMENT_FLAGS && role.startsWith(process.env.BENCH_EXPERIMENT_ROLE ?? 'bff')
+        // BENCH_EXPERIMENT_FLAGS='--flag …' for the one contender named BENCH_EXPERIMENT_CONTENDER:
+        // Node or V8 flags A/B-tested against the same code without them (`bff` vs `bff@HEAD`).
+        ...(process.env.BENCH_EXPERIMENT_FLAGS && contender === process.env.BENCH_EXPERIMENT_CONTENDER
           ? process.env.BENCH_EXPERIMENT_FLAGS.split(' ')
           : []),
         '--import',

@@ -1,6 +1,7 @@
 // One role of the benchmark in its own process: `node --import tsx bench/proc.ts <role> '<json>'`.
 // Prints `READY <json>` once listening, and stops on SIGTERM.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import { startFakeUpstreams } from './fake-upstreams.ts';
 import { startHandwritten } from './handwritten.ts';
@@ -57,8 +58,31 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
   }
 }
 
+// BENCH_ALLOC_PROF=<dir>: sample every allocation, collected objects included (what the
+// garbage collector is busy with, unlike --heap-prof's live objects), written when stopped.
+const allocations = process.env.BENCH_ALLOC_PROF && role !== 'upstreams' ? new Session() : undefined;
+if (allocations) {
+  allocations.connect();
+  await allocations.post('HeapProfiler.startSampling', {
+    samplingInterval: 16_384,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+}
+async function writeAllocations() {
+  if (!allocations) return;
+  const { profile } = await allocations.post('HeapProfiler.stopSampling');
+  mkdirSync(process.env.BENCH_ALLOC_PROF as string, { recursive: true });
+  writeFileSync(
+    `${process.env.BENCH_ALLOC_PROF}/${role}-${process.pid}.heapprofile`,
+    JSON.stringify(profile),
+  );
+}
+
 const running = await start();
 process.stdout.write(`READY ${JSON.stringify(running.info)}\n`);
 process.on('SIGTERM', () => {
-  void running.close().finally(() => process.exit(0));
+  void writeAllocations()
+    .then(() => running.close())
+    .finally(() => process.exit(0));
 });

@@ -21,7 +21,36 @@ if (!file) {
   process.exit(2);
 }
 const top = Number(topArg);
-const profile = JSON.parse(readFileSync(file, 'utf8')) as Profile;
+const loaded = JSON.parse(readFileSync(file, 'utf8')) as Profile | HeapProfile;
+// A sampling heap profile (BENCH_ALLOC_PROF) is a tree of allocation sites with sizes: read it
+// as a CPU profile whose "time" is bytes allocated, so that every view below works for both.
+const profile: Profile = 'head' in loaded ? fromHeapProfile(loaded) : loaded;
+const unit = 'head' in loaded ? 'bytes allocated' : 'time';
+
+interface HeapNode {
+  id: number;
+  callFrame: ProfileNode['callFrame'];
+  selfSize: number;
+  children: HeapNode[];
+}
+interface HeapProfile {
+  head: HeapNode;
+}
+function fromHeapProfile(heap: HeapProfile): Profile {
+  const nodes: ProfileNode[] = [];
+  const samples: number[] = [];
+  const timeDeltas: number[] = [];
+  const walk = (node: HeapNode) => {
+    nodes.push({ id: node.id, callFrame: node.callFrame, children: node.children.map((c) => c.id) });
+    if (node.selfSize > 0) {
+      samples.push(node.id);
+      timeDeltas.push(node.selfSize);
+    }
+    for (const child of node.children) walk(child);
+  };
+  walk(heap.head);
+  return { nodes, samples, timeDeltas };
+}
 const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 
 /** Which package (or Node internal, or our workspace package) a script URL belongs to. */
@@ -91,7 +120,11 @@ const print = (title: string, entries: Map<string, number>, limit: number) => {
   for (const [name, time] of [...entries].sort((a, b) => b[1] - a[1]).slice(0, limit))
     console.log(`${pct(time)}  ${name}`);
 };
-console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled`);
+console.log(
+  unit === 'time'
+    ? `${file}: ${(total / 1e6).toFixed(1)} s sampled`
+    : `${file}: ${(total / 2 ** 20).toFixed(0)} MiB allocated (sampled)`,
+);
 print('self time by package', byOwner, 30);
 print('time by package, Node internals charged to the package that called them', charged, 30);
 print('self time by function', byFunction, top);

@@ -57,6 +57,14 @@ interface FieldLimit {
   message: string | undefined;
   identityArgs: string[] | undefined;
   arrayLengthField: string | undefined;
+  /** What graphql-rate-limit is given for this field, built once. */
+  config: {
+    max: number;
+    window: string;
+    message?: string;
+    identityArgs?: string[];
+    arrayLengthField?: string;
+  };
 }
 
 interface RequestState {
@@ -96,6 +104,47 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
     return `${options.keyPrefix}:${raw.length > 120 ? createHash('sha256').update(raw).digest('base64url') : raw}`;
   };
 
+  /** This call's view of the store, read synchronously by the limiter as a call begins. */
+  interface PendingCheck {
+    limit: FieldLimit;
+    count: number;
+    hit?: RateLimitHit;
+    storeError?: unknown;
+  }
+  let pending: PendingCheck | undefined;
+  // One store and one limiter for the process. graphql-rate-limit asks the store for a key's
+  // recent calls and compares their number with the limit; the store records the call
+  // atomically itself (setForIdentity does nothing). It is told only "under" (no calls) or
+  // "over" (as many calls as there are), so each check costs the same whatever the limit,
+  // instead of building and filtering an array as long as the window's traffic.
+  const store: Store = {
+    getForIdentity: async (identity: Identity) => {
+      const call = pending as PendingCheck;
+      pending = undefined;
+      try {
+        const hit = await withTimeout(
+          options.store.hit(keyOf(identity), call.limit.windowMs, call.count),
+          timeoutMs,
+        );
+        call.hit = hit;
+        // Over: just enough calls for the limiter to see the limit passed, never more than max.
+        return hit.before + call.count > call.limit.max
+          ? new Array<number>(Math.max(0, call.limit.max - call.count + 1)).fill(hit.now)
+          : [];
+      } catch (error) {
+        call.storeError = error;
+        return [];
+      }
+    },
+    setForIdentity: () => {},
+  };
+  const limiter = getGraphQLRateLimiter({
+    identifyContext: identify,
+    store,
+    formatError: ({ fieldName, max, window }) =>
+      `Too many ${fieldName} requests: at most ${max} per ${ms(window, { long: true })}`,
+  });
+
   async function check(
     limit: FieldLimit,
     source: unknown,
@@ -103,39 +152,17 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
     context: BffContext,
     info: Parameters<GraphQLFieldResolver<unknown, BffContext>>[3],
   ) {
-    const count = countOf(args, limit.arrayLengthField);
-    let hit: RateLimitHit | undefined;
-    let storeError: unknown;
-    const store: Store = {
-      getForIdentity: async (identity: Identity) => {
-        try {
-          hit = await withTimeout(options.store.hit(keyOf(identity), limit.windowMs, count), timeoutMs);
-          // graphql-rate-limit counts what it is given; the store already recorded this call.
-          return new Array<number>(hit.before).fill(Date.now());
-        } catch (error) {
-          storeError = error;
-          return [];
-        }
-      },
-      setForIdentity: () => {},
-    };
-    // One limiter per call: the store view above carries this call's window and count.
-    const limiter = getGraphQLRateLimiter({
-      identifyContext: identify,
-      store,
-      formatError: ({ fieldName, max, window }) =>
-        `Too many ${fieldName} requests: at most ${max} per ${ms(window, { long: true })}`,
-    });
-    const message = await limiter(
-      { parent: source, args, context, info },
-      {
-        max: limit.max,
-        window: limit.window,
-        ...(limit.message ? { message: limit.message } : {}),
-        ...(limit.identityArgs ? { identityArgs: limit.identityArgs } : {}),
-        ...(limit.arrayLengthField ? { arrayLengthField: limit.arrayLengthField } : {}),
-      },
-    );
+    const call: PendingCheck = { limit, count: countOf(args, limit.arrayLengthField) };
+    // The limiter calls the store before its first await, so the store picks this call up
+    // before any other check can begin.
+    pending = call;
+    const limited = limiter({ parent: source, args, context, info }, limit.config);
+    const consulted = pending !== call;
+    pending = undefined;
+    const message = await limited;
+    if (!consulted)
+      throw new Error('rate limiting: graphql-rate-limit did not consult the store as a call began');
+    const { hit, storeError } = call;
 
     if (storeError !== undefined) {
       stats.storeFailures++;
@@ -156,7 +183,7 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
     const retryAfter = Math.max(1, Math.ceil(resetMs / 1000));
     track(context, {
       limit: limit.max,
-      remaining: Math.max(0, limit.max - current.before - count),
+      remaining: Math.max(0, limit.max - current.before - call.count),
       resetSeconds: Math.max(1, Math.ceil((message ? resetMs : limit.windowMs) / 1000)),
       retryAfter,
       storeDown: false,
@@ -250,13 +277,23 @@ function parseLimit(where: string, raw: Record<string, unknown>): FieldLimit {
       `@rateLimit on ${where}: window must be a duration of at least 1s such as "1m", received ${JSON.stringify(window)}`,
     );
   }
+  const message = raw.message as string | undefined;
+  const identityArgs = raw.identityArgs as string[] | undefined;
+  const arrayLengthField = raw.arrayLengthField as string | undefined;
   return {
     max: max as number,
     window,
     windowMs,
-    message: raw.message as string | undefined,
-    identityArgs: raw.identityArgs as string[] | undefined,
-    arrayLengthField: raw.arrayLengthField as string | undefined,
+    message,
+    identityArgs,
+    arrayLengthField,
+    config: {
+      max: max as number,
+      window,
+      ...(message ? { message } : {}),
+      ...(identityArgs ? { identityArgs } : {}),
+      ...(arrayLengthField ? { arrayLengthField } : {}),
+    },
   };
 }
 
