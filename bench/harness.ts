@@ -59,6 +59,12 @@ interface Child {
   info: Record<string, unknown>;
 }
 
+/**
+ * Node flags the BFF is deployed with (NODE_OPTIONS in deploy/k8s/web-bff.yaml; a test keeps
+ * the two the same), so that the benchmark runs the BFF as shipped.
+ */
+export const SHIPPED_BFF_NODE_FLAGS = ['--max-semi-space-size=64'];
+
 /** The checkout a contender runs from: this one, or a worktree of the revision it names. */
 function checkoutFor(contender: string): { role: string; cwd: string } {
   const at = contender.indexOf('@');
@@ -99,6 +105,7 @@ function startChild(contender: string, config: unknown): Promise<Child> {
         ...(process.env.BENCH_EXPERIMENT_FLAGS && contender === process.env.BENCH_EXPERIMENT_CONTENDER
           ? process.env.BENCH_EXPERIMENT_FLAGS.split(' ')
           : []),
+        ...(role.startsWith('bff') ? SHIPPED_BFF_NODE_FLAGS : []),
         '--import',
         'tsx',
         'bench/proc.ts',

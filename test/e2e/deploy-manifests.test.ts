@@ -42,4 +42,11 @@ describe('deployment files', () => {
     expect(dockerfile).toMatch(/pnpm install --frozen-lockfile/);
     expect(dockerfile).toMatch(/^USER node$/m);
   });
+
+  it('give the web BFF the Node flags the benchmark measured it with', async () => {
+    const { SHIPPED_BFF_NODE_FLAGS } = await import('../../bench/harness.ts');
+    const bff = manifests.find((m) => m.doc.kind === 'Deployment' && m.file === 'web-bff.yaml');
+    const env = bff?.doc.spec.template.spec.containers[0].env as { name: string; value?: string }[];
+    expect(env.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe(SHIPPED_BFF_NODE_FLAGS.join(' '));
+  });
 });
