@@ -1,6 +1,10 @@
 const DEFAULT_LOCALE = 'en-US';
-/** A formatter and its currency's minor-unit digits (resolvedOptions() allocates: ask once). */
-type Formatter = { format: Intl.NumberFormat; scale: number };
+/**
+ * How one locale writes one currency. `pattern` is the same output built with string
+ * operations (see `compilePattern`), used for every amount it is proven to agree with Intl on;
+ * undefined where it is not (Indian grouping, non-Latin digits, …), and Intl does the work.
+ */
+type Formatter = { format: Intl.NumberFormat; scale: number; digits: number; pattern: Pattern | undefined };
 /** By locale, then by currency: no key string is built per value formatted. */
 const formatters = new Map<string, Map<string, Formatter>>();
 const negotiated = new Map<string, string>();
@@ -17,7 +21,10 @@ function formatter(locale: string, currency: string): Formatter {
   } catch {
     format = new Intl.NumberFormat(DEFAULT_LOCALE, { style: 'currency', currency: 'XXX' });
   }
-  f = { format, scale: 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2) };
+  const options = format.resolvedOptions();
+  const digits = options.maximumFractionDigits ?? 2;
+  f = { format, scale: 10 ** digits, digits, pattern: undefined };
+  if (options.minimumFractionDigits === digits) f.pattern = compilePattern(f);
   if (formatterCount >= CACHE_LIMIT) {
     formatters.clear();
     formatterCount = 0;
@@ -32,9 +39,81 @@ function formatter(locale: string, currency: string): Formatter {
   return f;
 }
 
+/** A currency format as text around a number grouped by thousands. */
+interface Pattern {
+  prefix: string;
+  suffix: string;
+  group: string;
+  decimal: string;
+}
+
+/** Amounts (in minor units) a pattern must reproduce exactly before it is trusted. */
+const PROOF_AMOUNTS = [
+  0, 1, 7, 99, 100, 999, 1_000, 12_345, 99_999, 100_000, 1_234_567, 123_456_789, 9_876_543_210_123,
+];
+
+/**
+ * Reads the pattern off Intl's own parts for one amount, then checks it against Intl on a set
+ * of amounts that exercise every grouping and fraction case. Intl.NumberFormat#format costs
+ * about a microsecond per call, and a page of invoices formats well over a hundred amounts.
+ */
+function compilePattern(f: Formatter): Pattern | undefined {
+  let prefix = '';
+  let suffix = '';
+  let group = '';
+  let decimal = '';
+  let seenNumber = false;
+  for (const part of f.format.formatToParts(1_234_567 + (f.digits > 0 ? 0.5 : 0))) {
+    switch (part.type) {
+      case 'integer':
+        if (!/^[0-9]+$/.test(part.value)) return undefined;
+        seenNumber = true;
+        break;
+      case 'fraction':
+        if (!/^[0-9]+$/.test(part.value)) return undefined;
+        break;
+      case 'group':
+        group = part.value;
+        break;
+      case 'decimal':
+        decimal = part.value;
+        break;
+      case 'currency':
+      case 'literal':
+        if (seenNumber) suffix += part.value;
+        else prefix += part.value;
+        break;
+      default:
+        return undefined; // a sign, an exponent, a compact form: not a plain amount
+    }
+  }
+  const pattern = { prefix, suffix, group, decimal };
+  for (const amount of PROOF_AMOUNTS) {
+    if (applyPattern(pattern, f, amount) !== f.format.format(amount / f.scale)) return undefined;
+  }
+  return pattern;
+}
+
+function applyPattern(p: Pattern, f: Formatter, amountMinor: number): string {
+  const units = Math.floor(amountMinor / f.scale);
+  let integer = String(units);
+  if (p.group && integer.length > 3) {
+    let grouped = integer.slice(0, integer.length % 3 || 3);
+    for (let i = grouped.length; i < integer.length; i += 3) grouped += p.group + integer.slice(i, i + 3);
+    integer = grouped;
+  }
+  if (f.digits === 0) return p.prefix + integer + p.suffix;
+  const fraction = String(amountMinor - units * f.scale).padStart(f.digits, '0');
+  return p.prefix + integer + p.decimal + fraction + p.suffix;
+}
+
 /** Formats integer minor units in `currency` for `locale`: 123456 USD in de-DE is "1.234,56 $". */
 export function formatMoney(amountMinor: number, currency: string, locale: string): string {
   const f = formatter(locale, currency);
+  // The pattern covers what it was proven on: whole, non-negative amounts, up to where
+  // `amountMinor / scale` stops being exact enough for Intl's rounding to agree with it.
+  if (f.pattern && amountMinor >= 0 && amountMinor <= 1e15 && Number.isInteger(amountMinor))
+    return applyPattern(f.pattern, f, amountMinor);
   return f.format.format(amountMinor / f.scale);
 }
 
