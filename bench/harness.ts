@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { Pool } from 'undici';
 import { users } from './fixtures.ts';
 import { LARGE_INVOICES, type WorkloadName, workloads } from './workloads.ts';
 
@@ -182,12 +183,76 @@ async function post(
   return { status: response.status, text: await response.text() };
 }
 
+/**
+ * Latency at a fixed rate, open loop: requests leave at evenly spaced instants whatever the
+ * server is doing (autocannon's `overallRate` releases each second's quota at once, a burst
+ * that measures queueing, not service), and each latency counts from the instant the request
+ * was due, so a stalled server cannot hide its stall by delaying the requests behind it.
+ */
+async function openLoopLoad(
+  url: string,
+  workload: WorkloadName,
+  tokens: Record<string, string>,
+  golden: Map<string, string>,
+  options: { seconds: number; connections: number; rate: number },
+) {
+  const target = new URL(url);
+  const pool = new Pool(target.origin, { connections: options.connections, pipelining: 1 });
+  const body = JSON.stringify({ query: workloads[workload].query });
+  const total = Math.max(1, Math.round(options.rate * options.seconds));
+  const interval = 1000 / options.rate;
+  const latencies: number[] = [];
+  let errors = 0;
+  let mismatches = 0;
+  let bytes = 0;
+  const inFlight: Promise<void>[] = [];
+  const send = async (index: number, due: number) => {
+    const user = users[index % users.length] as (typeof users)[number];
+    try {
+      const response = await pool.request({
+        method: 'POST',
+        path: target.pathname,
+        headers: headersFor(workload, tokens[user.id] as string),
+        body,
+      });
+      const text = await response.body.text();
+      latencies.push(performance.now() - due);
+      bytes += text.length;
+      if (response.statusCode !== 200) errors++;
+      else if (text.trimEnd() !== golden.get(user.id)) mismatches++;
+    } catch {
+      errors++;
+    }
+  };
+  const started = performance.now();
+  for (let i = 0; i < total; i++) {
+    const due = started + i * interval;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    inFlight.push(send(i, due));
+  }
+  await Promise.all(inFlight);
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    Math.round((latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0) * 10) / 10;
+  return {
+    requests: latencies.length,
+    rps: Math.round(latencies.length / ((performance.now() - started) / 1000)),
+    p50: at(0.5),
+    p99: at(0.99),
+    errors,
+    mismatches,
+    bytesPerResponse: latencies.length ? Math.round(bytes / latencies.length) : 0,
+  };
+}
+
 async function load(
   url: string,
   workload: WorkloadName,
   tokens: Record<string, string>,
   golden: Map<string, string>,
-  options: { seconds: number; connections: number; rate?: number },
+  options: { seconds: number; connections: number },
 ) {
   let mismatches = 0;
   let errors = 0;
@@ -200,7 +265,6 @@ async function load(
     connections: options.connections,
     duration: options.seconds,
     pipelining: 1,
-    ...(options.rate ? { overallRate: options.rate } : {}),
     requests: [
       {
         method: 'POST',
@@ -349,13 +413,13 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
         const child = await startChild(contender, { identityUrl, billingUrl, productAddr });
         const url = `${child.info.url}${child.info.path}`;
         const golden = goldens.get('medium') as Map<string, string>;
-        await load(url, 'medium', tokens, golden, {
+        await openLoopLoad(url, 'medium', tokens, golden, {
           seconds: Math.min(2, options.seconds),
           connections: options.connections,
           rate,
         });
         const { run, cpuUsPerOp } = await measured(child, upstreams, () =>
-          load(url, 'medium', tokens, golden, { ...options, rate }),
+          openLoopLoad(url, 'medium', tokens, golden, { ...options, rate }),
         );
         results.push({
           contender,

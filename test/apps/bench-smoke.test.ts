@@ -1,7 +1,14 @@
 // A smoke run of the benchmark harness with a few requests, so that it cannot rot. It asserts
 // what the harness guarantees (golden bodies, exact call counts), never how fast anything is.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runBench } from '@bff/bench/harness';
 import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
 
 describe('the benchmark harness (smoke)', () => {
   it('runs every contender on the small workload, with every body golden and minimal upstream calls', async () => {
@@ -18,6 +25,9 @@ describe('the benchmark harness (smoke)', () => {
     for (const result of results) {
       expect(result.valid, `${result.contender} ${result.workload}`).toBe(true);
       expect(result.requests).toBeGreaterThan(0);
+      // CPU time is read from /proc for the contender and the fake upstreams.
+      expect(result.cpuUsPerOp.contender, `${result.contender} CPU`).toBeGreaterThan(0);
+      expect(result.cpuUsPerOp.upstreams).toBeGreaterThan(0);
     }
     const calls = (contender: string, workload: string) =>
       results.find((r) => r.contender === contender && r.workload === workload)?.upstreamCallsPerOp;
@@ -29,4 +39,24 @@ describe('the benchmark harness (smoke)', () => {
     });
     expect(calls('naive', 'medium')?.['product.GetProducts']).toBe(60); // N+1: one per line
   }, 180_000);
+
+  it('summarises a CPU profile by package and by function', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-profile-'));
+    try {
+      const busy =
+        'let x = 0; const t = Date.now(); while (Date.now() - t < 300) x += JSON.stringify({ x }).length;';
+      execFileSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '-e', busy]);
+      const [file] = readdirSync(dir);
+      const out = execFileSync(
+        process.execPath,
+        ['--import', 'tsx', 'bench/profile.ts', join(dir, file as string), '10', 'stringify'],
+        { cwd: root, encoding: 'utf8' },
+      );
+      expect(out).toMatch(/self time by package/);
+      expect(out).toMatch(/charged to the package that called them/);
+      expect(out).toMatch(/call paths to \/stringify\//);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,0 +1,163 @@
+// `pnpm bench:micro`: the fast-path choices that are one call each, measured side by side in
+// this process, as ratios against the baseline each one would replace:
+//   1. undici's Pool#request (what the REST clients use) against fetch (what a first version
+//      writes), reading the same 10 KB page of invoices from a node:http server in a child
+//      process, 16 requests in flight;
+//   2. JSON.stringify (what Apollo Server writes responses with) against graphql-jit's compiled
+//      serializer for the same medium response.
+// Each pair alternates for BENCH_MICRO_ROUNDS (5) rounds; the figure is CPU time per operation
+// in this process (the server's is not counted), the best round of each.
+import { fork } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { baseResolvers } from '@bff/resolvers';
+import { webResolvers } from '@bff/web-app';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { parse } from 'graphql';
+import { compileQuery, isCompiledQuery } from 'graphql-jit';
+import { Pool } from 'undici';
+import { invoicesByUser, users } from './fixtures.ts';
+import { workloads } from './workloads.ts';
+
+const rounds = Number(process.env.BENCH_MICRO_ROUNDS ?? 5);
+
+if (process.argv[2] === 'serve') {
+  // The upstream, in its own process: one user's first 20 invoices, as Billing sends them.
+  const body = JSON.stringify({
+    invoices: (invoicesByUser.get(users[0]?.id as string) ?? []).slice(0, 20),
+    pageInfo: { hasNextPage: true, endCursor: 'c' },
+  });
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  server.listen(0, '127.0.0.1', () => {
+    process.send?.((server.address() as AddressInfo).port);
+  });
+  process.on('disconnect', () => process.exit(0));
+} else {
+  await main();
+}
+
+/** CPU µs per operation for `n` operations, `inFlight` at a time. */
+async function cpuPerOp(n: number, inFlight: number, op: () => Promise<unknown> | unknown): Promise<number> {
+  const started = process.cpuUsage();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next++ < n) await op();
+    }),
+  );
+  const used = process.cpuUsage(started);
+  return (used.user + used.system) / n;
+}
+
+async function pair(
+  name: string,
+  baseline: [string, () => Promise<number>],
+  candidate: [string, () => Promise<number>],
+) {
+  let bestBase = Number.POSITIVE_INFINITY;
+  let bestCandidate = Number.POSITIVE_INFINITY;
+  for (let round = 0; round < rounds; round++) {
+    const order = round % 2 === 0 ? [baseline, candidate] : [candidate, baseline];
+    for (const [label, run] of order) {
+      const us = await run();
+      if (label === baseline[0]) bestBase = Math.min(bestBase, us);
+      else bestCandidate = Math.min(bestCandidate, us);
+    }
+  }
+  console.log(
+    `| ${name} | ${baseline[0]} ${bestBase.toFixed(1)} µs | ${candidate[0]} ${bestCandidate.toFixed(1)} µs | ${Math.round((bestCandidate / bestBase) * 100)}% |`,
+  );
+}
+
+async function main() {
+  const child = fork(fileURLToPath(import.meta.url), ['serve'], { execArgv: ['--import', 'tsx'] });
+  const port = await new Promise<number>((resolve) => child.once('message', (m) => resolve(m as number)));
+  const origin = `http://127.0.0.1:${port}`;
+  const pool = new Pool(origin, { connections: 16 });
+
+  console.log('| choice | baseline, CPU per operation | candidate | candidate / baseline |');
+  console.log('| --- | --- | --- | --- |');
+  const N = 4_000;
+  // Warm both paths first.
+  await cpuPerOp(500, 16, () => fetch(`${origin}/v1/invoices`).then((r) => r.json()));
+  await cpuPerOp(500, 16, () =>
+    pool.request({ method: 'GET', path: '/v1/invoices' }).then((r) => r.body.json()),
+  );
+  await pair(
+    'REST client: 10 KB JSON reads',
+    ['fetch', () => cpuPerOp(N, 16, () => fetch(`${origin}/v1/invoices`).then((r) => r.json()))],
+    [
+      'undici Pool#request',
+      () =>
+        cpuPerOp(N, 16, () =>
+          pool.request({ method: 'GET', path: '/v1/invoices' }).then((r) => r.body.json()),
+        ),
+    ],
+  );
+
+  // The medium response, built from fixture data in the shape the medium query asks for.
+  // Only the types matter to a serializer: the base SDL and the web app's own.
+  const webSchemaDir = fileURLToPath(new URL('../apps/web/schema/', import.meta.url));
+  const schema = makeExecutableSchema({
+    typeDefs: [
+      readFileSync(fileURLToPath(new URL('../schema/graphql/base.graphql', import.meta.url)), 'utf8'),
+      ...readdirSync(webSchemaDir)
+        .filter((file) => file.endsWith('.graphql'))
+        .map((file) => readFileSync(join(webSchemaDir, file), 'utf8')),
+    ],
+  });
+  // graphql-jit's serializer refuses custom scalars ("unexpected PRIMITIVES type: DateTime"),
+  // so it could not serialize our responses at all; to know what it would be worth, it is
+  // measured on the medium query without `issuedAt`.
+  const query = workloads.medium.query.replace(' issuedAt', '');
+  const compiled = compileQuery(schema, parse(query), undefined, {
+    customJSONSerializer: true,
+  });
+  if (!isCompiledQuery(compiled))
+    throw new Error(`the medium query did not compile: ${JSON.stringify(compiled.errors)}`);
+  const invoices = (invoicesByUser.get(users[0]?.id as string) ?? []).slice(0, 20);
+  const products = new Map<string, unknown>();
+  const { money } = await import('@bff/resolvers');
+  const result = {
+    data: {
+      viewer: {
+        name: 'Ada',
+        avatarUrl: 'https://example.com/a.png',
+        invoices: {
+          edges: invoices.map((node) => ({
+            node: {
+              id: node.id,
+              status: node.status,
+              total: { formatted: money(node.totalMinor, node.currency, 'en-US').formatted },
+              lines: node.lines.map((line) => ({
+                quantity: line.quantity,
+                amount: { formatted: money(line.amountMinor, line.currency, 'en-US').formatted },
+                product: products.get(line.productId) ?? {
+                  id: line.productId,
+                  name: `Product ${line.productId}`,
+                  price: { formatted: money(line.unitPriceMinor, line.currency, 'en-US').formatted },
+                },
+              })),
+            },
+          })),
+        },
+      },
+    },
+  };
+  if (compiled.stringify(result) !== JSON.stringify(result))
+    throw new Error('the compiled serializer does not write what JSON.stringify writes');
+  await pair(
+    'response serialization: medium without its DateTime (11 KB)',
+    ['JSON.stringify', () => cpuPerOp(20_000, 1, () => JSON.stringify(result))],
+    ['graphql-jit compiled', () => cpuPerOp(20_000, 1, () => compiled.stringify(result))],
+  );
+
+  await pool.close();
+  child.disconnect();
+}
