@@ -122,7 +122,6 @@ async function main() {
   if (!isCompiledQuery(compiled))
     throw new Error(`the medium query did not compile: ${JSON.stringify(compiled.errors)}`);
   const invoices = (invoicesByUser.get(users[0]?.id as string) ?? []).slice(0, 20);
-  const products = new Map<string, unknown>();
   const { money } = await import('@bff/resolvers');
   const result = {
     data: {
@@ -138,7 +137,7 @@ async function main() {
               lines: node.lines.map((line) => ({
                 quantity: line.quantity,
                 amount: { formatted: money(line.amountMinor, line.currency, 'en-US').formatted },
-                product: products.get(line.productId) ?? {
+                product: {
                   id: line.productId,
                   name: `Product ${line.productId}`,
                   price: { formatted: money(line.unitPriceMinor, line.currency, 'en-US').formatted },
