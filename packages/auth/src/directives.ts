@@ -1,4 +1,5 @@
-import { type BffContext, BffErrorCode } from '@bff/resolvers';
+import { BffErrorCode } from '@bff/error-codes';
+import type { BffContext } from '@bff/resolvers';
 import { getDirective, MapperKind, mapSchema } from '@graphql-tools/utils';
 import {
   defaultFieldResolver,

@@ -1,5 +1,6 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { type BffContext, BffErrorCode, type Viewer } from '@bff/resolvers';
+import { BffErrorCode } from '@bff/error-codes';
+import type { BffContext, Viewer } from '@bff/resolvers';
 import { parseCookie } from 'cookie';
 import {
   type FragmentDefinitionNode,

@@ -1,7 +1,8 @@
+import { BffErrorCode } from '@bff/error-codes';
 import type { BillingInvoice, BillingInvoiceLine, ProductRecord } from '@bff/upstream-clients';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import type { BffContext, Viewer } from './context.ts';
-import { BffErrorCode, requireViewer, userInput } from './errors.ts';
+import { requireViewer, userInput } from './errors.ts';
 import { money } from './money.ts';
 import { pageSize, productCursor, productIdFromCursor } from './pagination.ts';
 

@@ -1,22 +1,7 @@
+import { BffErrorCode } from '@bff/error-codes';
 import { BillingRejection, InvalidCredentialsError, UpstreamError } from '@bff/upstream-clients';
 import { GraphQLError } from 'graphql';
 import type { BffContext, Viewer } from './context.ts';
-
-/** Every `extensions.code` a BFF sends. Clients branch on these, never on messages. */
-export const BffErrorCode = {
-  BadUserInput: 'BAD_USER_INPUT',
-  Unauthenticated: 'UNAUTHENTICATED',
-  Forbidden: 'FORBIDDEN',
-  NotFound: 'NOT_FOUND',
-  Conflict: 'CONFLICT',
-  IdempotencyKeyReused: 'IDEMPOTENCY_KEY_REUSED',
-  UpstreamUnavailable: 'UPSTREAM_UNAVAILABLE',
-  UpstreamTimeout: 'UPSTREAM_TIMEOUT',
-  RateLimited: 'RATE_LIMITED',
-  InvalidCredentials: 'INVALID_CREDENTIALS',
-  InternalServerError: 'INTERNAL_SERVER_ERROR',
-} as const;
-export type BffErrorCode = (typeof BffErrorCode)[keyof typeof BffErrorCode];
 
 /** A BAD_USER_INPUT error naming the argument. */
 export function userInput(argument: string, message: string): GraphQLError {

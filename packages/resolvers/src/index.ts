@@ -5,6 +5,7 @@
  * Every export here is public API of `@bff/resolvers`.
  */
 
+export { BffErrorCode } from '@bff/error-codes';
 export type { ProductParent } from './base-resolvers.ts';
 export { baseResolvers } from './base-resolvers.ts';
 export type {
@@ -17,7 +18,7 @@ export type {
   Viewer,
 } from './context.ts';
 export { APP_NAMES } from './context.ts';
-export { BffErrorCode, describeUpstreamError, requireViewer, userInput } from './errors.ts';
+export { describeUpstreamError, requireViewer, userInput } from './errors.ts';
 export { formatMoney, Money, money, negotiateLocale } from './money.ts';
 export { pageSize } from './pagination.ts';
 export { closestImage, summarize } from './shaping.ts';
