@@ -78,7 +78,13 @@ export function createCostPlugin(options: CostPluginOptions): ApolloServerPlugin
 /**
  * Every object or list field costs 1 × the product of the list sizes above it. A field with a
  * `first`/`last`/`ids` argument sets the size of the list below it (`edges` of a connection);
- * other lists count as `defaultListSize`. Fragments are followed, each spread at its place.
+ * other lists count as `defaultListSize`. Fragments count at every place they are spread.
+ *
+ * Linear in the document: a fragment spread many times (or spreading others many times) is
+ * summarised once per type it is spread on, never walked again. This works because a
+ * selection set's cost is linear in the multiplier above it, and the only thing it takes from
+ * the field above is the announced list size, which reaches just its own top-level lists: so
+ * a selection set is three numbers (see Summary), and a spread adds its fragment's three.
  */
 export function operationCost(
   schema: GraphQLSchema,
@@ -99,77 +105,85 @@ export function operationCost(
     if (node.kind === Kind.INT) return Number(node.value);
     if (node.kind === Kind.LIST) return node.values.length;
     if (node.kind === Kind.VARIABLE) {
-      const value = variables[node.name.value];
+      const value = Object.hasOwn(variables, node.name.value) ? variables[node.name.value] : undefined;
       if (typeof value === 'number') return value;
       if (Array.isArray(value)) return value.length;
     }
     return undefined;
   };
 
-  const walk = (
-    selectionSet: SelectionSetNode,
-    parent: GraphQLObjectType | undefined,
-    multiplier: number,
-    pendingSize: number | undefined,
-    active: Set<string>,
-  ): number => {
-    let total = 0;
+  // Fragment summaries by fragment name and the type it is read on; `null` marks a fragment
+  // being summarised (a cycle, which validation refuses anyway, counts as nothing).
+  const summaries = new Map<string, Summary | null>();
+
+  const summarise = (selectionSet: SelectionSetNode, parent: GraphQLObjectType | undefined): Summary => {
+    const sum: Summary = { fixed: 0, listWeight: 0, listCost: 0 };
     for (const selection of selectionSet.selections) {
+      let part: Summary | undefined;
       if (selection.kind === Kind.FRAGMENT_SPREAD) {
         const fragment = fragments.get(selection.name.value);
-        if (!fragment || active.has(fragment.name.value)) continue; // cycles are refused by validation
-        active.add(fragment.name.value);
+        if (!fragment) continue;
         const type = schema.getType(fragment.typeCondition.name.value);
-        total += walk(
-          fragment.selectionSet,
-          isObjectType(type) ? type : parent,
-          multiplier,
-          pendingSize,
-          active,
-        );
-        active.delete(fragment.name.value);
+        const on = isObjectType(type) ? type : parent;
+        const key = `${fragment.name.value}\u0000${on?.name ?? ''}`;
+        const known = summaries.get(key);
+        if (known === null) continue;
+        part = known;
+        if (!part) {
+          summaries.set(key, null);
+          part = summarise(fragment.selectionSet, on);
+          summaries.set(key, part);
+        }
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const type = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent;
-        total += walk(
-          selection.selectionSet,
-          isObjectType(type) ? type : parent,
-          multiplier,
-          pendingSize,
-          active,
-        );
+        part = summarise(selection.selectionSet, isObjectType(type) ? type : parent);
       } else {
-        total += fieldCost(selection, parent, multiplier, pendingSize, active);
+        fieldInto(sum, selection, parent);
+        continue;
       }
+      sum.fixed += part.fixed;
+      sum.listWeight += part.listWeight;
+      sum.listCost += part.listCost;
     }
-    return total;
+    return sum;
   };
 
-  const fieldCost = (
-    node: FieldNode,
-    parent: GraphQLObjectType | undefined,
-    multiplier: number,
-    pendingSize: number | undefined,
-    active: Set<string>,
-  ): number => {
-    if (!node.selectionSet) return 0; // scalars are free
+  const fieldInto = (sum: Summary, node: FieldNode, parent: GraphQLObjectType | undefined): void => {
+    if (!node.selectionSet) return; // scalars are free
     const field: GraphQLField<unknown, unknown> | undefined = parent?.getFields()[node.name.value];
     const type = field ? getNullableType(field.type) : undefined;
-    const size = sizeOf(node.arguments?.find((a) => SIZE_ARGUMENTS.includes(a.name.value))?.value);
-    // How many times this field resolves: once per item of every list above it, and for a
-    // list, once per item of its own: the size a connection above announced, its own size
-    // argument, or the default.
-    let count = multiplier;
-    let childPending: number | undefined;
-    if (type && isListType(type)) {
-      count = multiplier * Math.max(1, pendingSize ?? size ?? defaultListSize);
-    } else {
-      childPending = size; // an object with a size argument sizes the list below it (edges)
-    }
     const named = field ? getNamedType(field.type) : undefined;
-    return (
-      count + walk(node.selectionSet, isObjectType(named) ? named : undefined, count, childPending, active)
-    );
+    const children = summarise(node.selectionSet, isObjectType(named) ? named : undefined);
+    const size = sizeOf(node.arguments?.find((a) => SIZE_ARGUMENTS.includes(a.name.value))?.value);
+    if (type && isListType(type)) {
+      // Resolves once per item: the size announced above, else its own size argument, else the
+      // default. Its children see no announced size.
+      const weight = 1 + costWithin(children, undefined);
+      sum.listWeight += weight;
+      sum.listCost += Math.max(1, size ?? defaultListSize) * weight;
+    } else {
+      // Resolves once; a size argument on it sizes the lists directly below (edges).
+      sum.fixed += 1 + costWithin(children, size);
+    }
   };
 
-  return walk(operation.selectionSet, root, 1, undefined, new Set());
+  return costWithin(summarise(operation.selectionSet, root), undefined);
+}
+
+/**
+ * A selection set's cost per resolution of the field above it: `fixed` from its object
+ * fields, plus, for its list fields, either `listWeight` × the size the field above announced
+ * or, when it announced none, `listCost` (each list at its own size).
+ */
+interface Summary {
+  fixed: number;
+  listWeight: number;
+  listCost: number;
+}
+
+function costWithin(summary: Summary, announcedSize: number | undefined): number {
+  return (
+    summary.fixed +
+    (announcedSize === undefined ? summary.listCost : Math.max(1, announcedSize) * summary.listWeight)
+  );
 }
