@@ -46,6 +46,17 @@ export interface GuardStats {
   opened: number;
 }
 
+/**
+ * What counts against the service: only transient errors (unavailable, timed out, failing).
+ * Anything else leaves cockatiel's `execute` unhandled, which in the closed state records
+ * neither a failure nor a success: a flood of refused input (gRPC INVALID_ARGUMENT, a REST 4xx,
+ * which the REST transport throws through the guard for this reason) can neither open the
+ * breaker for every user nor dilute the failure rate of a service that is really failing.
+ * One exception, chosen deliberately: when the circuit is half-open, cockatiel closes it on an
+ * unhandled error from the probe. The service did answer; treating that as a failure instead
+ * would let anyone keep the circuit open by sending bad input, and if real calls still fail the
+ * sampling breaker opens it again.
+ */
 const isFailure = (error: Error) => error instanceof UpstreamError && error.transient;
 
 /** The guard for one upstream service. One per service per process: it holds that service's health. */
@@ -123,6 +134,7 @@ export class UpstreamGuard implements CallGuard {
         if (
           !options.idempotent ||
           tries >= this.maxAttempts ||
+          // A refusal (or anything not transient) would be refused again: never retried.
           !(error instanceof UpstreamError) ||
           !error.transient ||
           options.signal?.aborted

@@ -1,16 +1,20 @@
 import { BffErrorCode } from '@bff/error-codes';
-import type { BillingInvoice, BillingInvoiceLine, ProductRecord } from '@bff/upstream-clients';
+import {
+  type BillingInvoice,
+  type BillingInvoiceLine,
+  BillingRejection,
+  type ProductRecord,
+} from '@bff/upstream-clients';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import type { BffContext, Viewer } from './context.ts';
 import { requireViewer, userInput } from './errors.ts';
+import { input } from './input.ts';
 import { money } from './money.ts';
 import { pageSize, productCursor, productIdFromCursor } from './pagination.ts';
 
 export type ProductParent = ProductRecord;
 
-const MAX_ID = 64;
 const CANONICAL_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 const DateTime = new GraphQLScalarType<Date, string>({
   name: 'DateTime',
@@ -47,17 +51,19 @@ export const baseResolvers = {
   Query: {
     viewer: (_: unknown, __: unknown, context: BffContext) => context.viewer,
     product: (_: unknown, args: { id: string }, context: BffContext) =>
-      args.id.length > MAX_ID ? null : context.loaders.product.load(args.id),
+      context.loaders.product.load(input.productId(args.id, 'id')),
+    // One malformed id fails the whole field (null, one BAD_USER_INPUT naming `ids`): it is an
+    // argument error, like a list too long, and the client's list is what needs fixing. An id
+    // that is well-formed but names no product is still just a null in its place.
     productsByIds: async (_: unknown, args: { ids: string[] }, context: BffContext) => {
       if (args.ids.length > 100) throw userInput('ids', `at most 100 ids, received ${args.ids.length}`);
-      return context.loaders.product
-        .loadMany(args.ids.map((id) => (id.length > MAX_ID ? '' : id)))
-        .then((results) =>
-          results.map((result) => {
-            if (result instanceof Error) throw result;
-            return result;
-          }),
-        );
+      for (const id of args.ids) input.productId(id, 'ids');
+      return context.loaders.product.loadMany(args.ids).then((results) =>
+        results.map((result) => {
+          if (result instanceof Error) throw result;
+          return result;
+        }),
+      );
     },
     products: async (
       _: unknown,
@@ -70,10 +76,8 @@ export const baseResolvers = {
       context: BffContext,
     ) => {
       const first = pageSize(args.first, context.policy.products);
-      if (args.search && args.search.length > 200)
-        throw userInput('search', 'search must be at most 200 characters');
-      if (args.category && args.category.length > 64)
-        throw userInput('category', 'category must be at most 64 characters');
+      if (args.search) input.searchText(args.search, 'search');
+      if (args.category) input.category(args.category, 'category');
       const page = await context.loaders.productPage.load({
         first,
         afterId: args.after ? productIdFromCursor(args.after) : undefined,
@@ -98,10 +102,8 @@ export const baseResolvers = {
       const { productId, quantity, idempotencyKey } = args.input;
       if (quantity < 1 || quantity > 1_000)
         throw userInput('quantity', `quantity must be between 1 and 1000, received ${quantity}`);
-      if (!IDEMPOTENCY_KEY.test(idempotencyKey)) {
-        throw userInput('idempotencyKey', 'idempotencyKey must be 1 to 255 printable ASCII characters');
-      }
-      if (productId.length > MAX_ID) throw userInput('productId', 'productId is too long');
+      input.idempotencyKey(idempotencyKey, 'idempotencyKey');
+      input.productId(productId, 'productId');
       const invoice = await context.commands.purchase({
         userId: viewer.id,
         productId,
@@ -112,7 +114,7 @@ export const baseResolvers = {
     },
     payInvoice: async (_: unknown, args: { id: string }, context: BffContext) => {
       const viewer = requireViewer(context);
-      const invoice = args.id.length > MAX_ID ? null : await context.loaders.invoice.load(args.id);
+      const invoice = await context.loaders.invoice.load(input.invoiceId(args.id, 'id'));
       // Someone else's invoice is reported exactly like a missing one: existence is not revealed.
       if (!invoice || invoice.userId !== viewer.id) {
         throw new GraphQLError('Invoice not found', { extensions: { code: BffErrorCode.NotFound } });
@@ -133,13 +135,15 @@ export const baseResolvers = {
       context: BffContext,
     ) => {
       const first = pageSize(args.first, context.policy.invoices);
-      if (args.after && args.after.length > 200)
-        throw userInput('after', 'after is not a cursor this API issued');
-      const page = await context.loaders.invoicePage.load({
-        userId: viewer.id,
-        first,
-        after: args.after ?? undefined,
-      });
+      const after = args.after ? input.invoiceCursor(args.after, 'after') : undefined;
+      const page = await context.loaders.invoicePage
+        .load({ userId: viewer.id, first, after })
+        .catch((error: unknown) => {
+          // Billing's 400 here can only be about the cursor (the user id is the viewer's own).
+          if (error instanceof BillingRejection && error.status === 400)
+            throw userInput('after', 'after is not a cursor this API issued');
+          throw error;
+        });
       return {
         edges: page.invoices.map((node) => ({ cursor: node.cursor, node })),
         pageInfo: page.pageInfo,

@@ -1,5 +1,10 @@
 import { BffErrorCode } from '@bff/error-codes';
-import { BillingRejection, InvalidCredentialsError, UpstreamError } from '@bff/upstream-clients';
+import {
+  BillingRejection,
+  InvalidCredentialsError,
+  UpstreamError,
+  UpstreamErrorCode,
+} from '@bff/upstream-clients';
 import { GraphQLError } from 'graphql';
 import type { BffContext, Viewer } from './context.ts';
 
@@ -24,6 +29,20 @@ export function describeUpstreamError(
   error: unknown,
 ): { message: string; extensions: Record<string, unknown> } | undefined {
   if (error instanceof UpstreamError) {
+    // The service refused what it was asked: the client's input, not an outage. The service's
+    // own message stays in the log; it may name internals.
+    if (error.code === UpstreamErrorCode.InvalidArgument) {
+      return {
+        message: `The ${error.service} service refused an argument as invalid`,
+        extensions: { code: BffErrorCode.BadUserInput, service: error.service },
+      };
+    }
+    if (error.code === UpstreamErrorCode.NotFound) {
+      return {
+        message: `The ${error.service} service found nothing for the arguments given`,
+        extensions: { code: BffErrorCode.NotFound, service: error.service },
+      };
+    }
     const timeout = error.code === 'UPSTREAM_TIMEOUT';
     return {
       message: timeout

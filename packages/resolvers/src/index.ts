@@ -19,6 +19,7 @@ export type {
 } from './context.ts';
 export { APP_NAMES } from './context.ts';
 export { describeUpstreamError, requireViewer, userInput } from './errors.ts';
+export { input } from './input.ts';
 export { formatMoney, Money, money, negotiateLocale } from './money.ts';
 export { pageSize } from './pagination.ts';
 export { closestImage, summarize } from './shaping.ts';

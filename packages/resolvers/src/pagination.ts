@@ -1,5 +1,8 @@
 import type { PageSizePolicy } from './context.ts';
 import { userInput } from './errors.ts';
+import { input } from './input.ts';
+
+export { productCursor } from './input.ts';
 
 /** The page size for `first` under `policy`; out of range is BAD_USER_INPUT, never clamped. */
 export function pageSize(first: number | null | undefined, policy: PageSizePolicy): number {
@@ -12,20 +15,7 @@ export function pageSize(first: number | null | undefined, policy: PageSizePolic
   return first;
 }
 
-const PRODUCT_CURSOR = 'product:';
-
-export function productCursor(id: string): string {
-  return Buffer.from(`${PRODUCT_CURSOR}${id}`).toString('base64url');
-}
-
+/** The product id an `after` cursor of `products` stands for (BAD_USER_INPUT naming `after`). */
 export function productIdFromCursor(cursor: string): string {
-  const decoded = Buffer.from(cursor, 'base64url').toString();
-  if (
-    !decoded.startsWith(PRODUCT_CURSOR) ||
-    decoded.length > PRODUCT_CURSOR.length + 64 ||
-    cursor.length > 200
-  ) {
-    throw userInput('after', 'after is not a cursor this API issued');
-  }
-  return decoded.slice(PRODUCT_CURSOR.length);
+  return input.productCursor(cursor, 'after');
 }

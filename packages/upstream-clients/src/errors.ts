@@ -4,8 +4,10 @@ export const UpstreamErrorCode = {
   Unavailable: 'UPSTREAM_UNAVAILABLE',
   /** No answer within the deadline. */
   Timeout: 'UPSTREAM_TIMEOUT',
-  /** The service rejected the arguments. */
+  /** The service rejected the arguments (malformed, out of range, or not applicable now). */
   InvalidArgument: 'UPSTREAM_INVALID_ARGUMENT',
+  /** The service says what the arguments name does not exist. */
+  NotFound: 'UPSTREAM_NOT_FOUND',
   /** The service answered something this client does not understand, or failed internally. */
   BadResponse: 'UPSTREAM_BAD_RESPONSE',
   /** The caller gave up (its client went away): not the service's fault. */
@@ -39,6 +41,14 @@ export class UpstreamError extends Error {
       this.code === UpstreamErrorCode.Timeout ||
       this.code === UpstreamErrorCode.BadResponse
     );
+  }
+
+  /**
+   * The service answered, and refused what it was asked: the caller's input is at fault, not the
+   * service. Never retried, and no evidence about the service's health either way.
+   */
+  get refusal(): boolean {
+    return this.code === UpstreamErrorCode.InvalidArgument || this.code === UpstreamErrorCode.NotFound;
   }
 }
 

@@ -115,6 +115,7 @@ export function createProductClient(options: ProductClientOptions): ProductClien
       ok = true;
       return value;
     } catch (error) {
+      // getProduct answers NOT_FOUND with null, so it must see the gRPC error itself.
       if ((error as Partial<grpc.ServiceError>).code === grpc.status.NOT_FOUND) throw error;
       throw toUpstreamError(error, method.charAt(0).toUpperCase() + method.slice(1), callOptions.signal);
     } finally {
@@ -259,13 +260,22 @@ function toUpstreamError(error: unknown, method: string, signal?: AbortSignal): 
       return new UpstreamError('product', UpstreamErrorCode.Unavailable, `product ${method} unavailable`, {
         cause: error,
       });
+    // The service refused the request as asked: the caller's fault, so never retried and never
+    // held against the service's health (the guard counts only transient errors).
     case grpc.status.INVALID_ARGUMENT:
+    case grpc.status.OUT_OF_RANGE:
+    case grpc.status.FAILED_PRECONDITION:
+    case grpc.status.ALREADY_EXISTS:
       return new UpstreamError(
         'product',
         UpstreamErrorCode.InvalidArgument,
         (error as grpc.ServiceError).details ?? 'invalid argument',
         { cause: error },
       );
+    case grpc.status.NOT_FOUND:
+      return new UpstreamError('product', UpstreamErrorCode.NotFound, `product ${method}: not found`, {
+        cause: error,
+      });
     default:
       return new UpstreamError('product', UpstreamErrorCode.BadResponse, `product ${method} failed`, {
         cause: error,

@@ -50,6 +50,14 @@ export interface RestResponse<T> {
   body: T;
 }
 
+/** Carries a 4xx answer out through the guard; `request` hands the response back to its caller. */
+class RefusedResponse extends Error {
+  override readonly name = 'RefusedResponse';
+  constructor(readonly response: RestResponse<unknown>) {
+    super(`answered ${response.status}`);
+  }
+}
+
 /** A keep-alive pool to one service, JSON in and out, every request with a deadline. */
 export class RestTransport {
   private readonly pool: Pool;
@@ -93,14 +101,26 @@ export class RestTransport {
    */
   async request<T>(method: 'GET' | 'POST', path: string, options: RequestOptions): Promise<RestResponse<T>> {
     const cap = Math.min(this.maxTimeout, options.timeoutMs ?? this.maxTimeout);
-    const once = (timeoutMs: number) => this.once<T>(method, path, options, Math.min(cap, timeoutMs));
-    if (!this.guard) return once(cap);
-    // Only reads are retried: a POST may have taken effect before its answer was lost.
-    return this.guard.call(once, {
-      idempotent: method === 'GET',
-      deadline: options.deadline,
-      signal: options.signal,
-    });
+    if (!this.guard) return this.once<T>(method, path, options, cap);
+    // A 4xx leaves the guard as a RefusedResponse, an error the guard neither retries nor counts:
+    // as a success it would dilute the failure rate, so a flood of bad input could keep the
+    // breaker closed over a service that fails every real call.
+    const once = async (timeoutMs: number) => {
+      const response = await this.once<T>(method, path, options, Math.min(cap, timeoutMs));
+      if (response.status >= 400) throw new RefusedResponse(response);
+      return response;
+    };
+    try {
+      // Only reads are retried: a POST may have taken effect before its answer was lost.
+      return await this.guard.call(once, {
+        idempotent: method === 'GET',
+        deadline: options.deadline,
+        signal: options.signal,
+      });
+    } catch (error) {
+      if (error instanceof RefusedResponse) return error.response as RestResponse<T>;
+      throw error;
+    }
   }
 
   private async once<T>(
@@ -211,11 +231,14 @@ function retryAfterMs(header: string | string[] | undefined): number | undefined
   return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds, 10_000) : undefined;
 }
 
-/** Throws an UpstreamError for a 4xx the caller did not expect. */
+/**
+ * A 400 is the service refusing the arguments (UPSTREAM_INVALID_ARGUMENT: the caller's fault,
+ * never retried); any other 4xx the caller did not expect is UPSTREAM_BAD_RESPONSE.
+ */
 export function unexpected(service: ServiceName, operation: string, response: RestResponse<unknown>): never {
   throw new UpstreamError(
     service,
-    UpstreamErrorCode.BadResponse,
+    response.status === 400 ? UpstreamErrorCode.InvalidArgument : UpstreamErrorCode.BadResponse,
     `${service} ${operation} answered ${response.status}`,
   );
 }

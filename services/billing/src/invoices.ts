@@ -63,12 +63,22 @@ function encodeCursor(row: InvoiceRow): string {
   return Buffer.from(JSON.stringify({ t: row.issued_at.toISOString(), id: row.id })).toString('base64url');
 }
 
+/** What `encodeCursor` writes: toISOString of a year from 1 to 9999. */
+const CANONICAL_INSTANT = /^(?!0000)\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/**
+ * Only what `encodeCursor` wrote comes back in: the instant in exactly its canonical form.
+ * Date.parse alone is not enough: it reads "1" or "+275760-09-13T00:00:00.000Z", which
+ * PostgreSQL then refuses, and the request would fail as a 500 instead of a 400.
+ */
 function decodeCursor(cursor: string): { t: string; id: string } {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as { t?: unknown; id?: unknown };
     if (
       typeof value.t === 'string' &&
+      CANONICAL_INSTANT.test(value.t) &&
       !Number.isNaN(Date.parse(value.t)) &&
+      new Date(value.t).toISOString() === value.t &&
       typeof value.id === 'string' &&
       isUuid(value.id)
     ) {

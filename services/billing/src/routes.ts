@@ -8,6 +8,8 @@ const MAX_BATCH = 100;
 const MAX_PAGE = 100;
 const DEFAULT_PAGE = 20;
 const MAX_TOTAL_MINOR = 2_147_483_647;
+/** No C0/C1 controls or DEL: PostgreSQL refuses a NUL in text, which would surface as a 500. */
+const NO_CONTROLS = '^[^\\u0000-\\u001f\\u007f-\\u009f]*$';
 
 export interface BillingRouteOptions {
   store: BillingStore;
@@ -45,7 +47,7 @@ export function billingRoutes(app: FastifyInstance, options: BillingRouteOptions
             userId: { type: 'string', maxLength: 64 },
             ids: { type: 'string', minLength: 1, maxLength: 4_000 },
             first: { type: 'string', pattern: '^[0-9]{1,4}$' },
-            after: { type: 'string', maxLength: 200 },
+            after: { type: 'string', maxLength: 200, pattern: '^[A-Za-z0-9_-]*$' },
           },
         },
       },
@@ -113,7 +115,7 @@ export function billingRoutes(app: FastifyInstance, options: BillingRouteOptions
           additionalProperties: false,
           properties: {
             userId: { type: 'string', maxLength: 64 },
-            productId: { type: 'string', minLength: 1, maxLength: 64 },
+            productId: { type: 'string', minLength: 1, maxLength: 64, pattern: NO_CONTROLS },
             quantity: { type: 'integer', minimum: 1, maximum: 1_000 },
           },
         },
@@ -145,6 +147,10 @@ export function billingRoutes(app: FastifyInstance, options: BillingRouteOptions
           try {
             product = await options.products.getProduct(productId, { timeoutMs: options.productTimeoutMs });
           } catch (error) {
+            // The catalogue refusing the id is the caller's mistake, not an outage.
+            if (error instanceof UpstreamError && error.refusal) {
+              throw new HttpError(400, ErrorCode.BadRequest, 'productId is not a valid product id');
+            }
             if (error instanceof UpstreamError) {
               request.log.warn({ err: error }, 'product lookup failed');
               throw new HttpError(

@@ -11,6 +11,9 @@ import { type RunningBillingService, startBillingService } from '../src/index.ts
 const backends = await databaseBackends();
 const ADA = '0a1d2a9e-5a3c-4c1e-9d0a-000000000ada';
 const GRACE = '0a1d2a9e-5a3c-4c1e-9d0a-000000009ace';
+/** An invoice cursor in Billing's own format, around the instant `t`. */
+const cursor = (t: string, id = '0b9f4c1e-7d1a-4a4e-9f1e-6f0b5a2c9d11') =>
+  Buffer.from(JSON.stringify({ t, id })).toString('base64url');
 
 describe.each(backends)(
   'Billing service over HTTP, pricing from the real Product service (%s)',
@@ -126,10 +129,31 @@ describe.each(backends)(
       [`/v1/invoices?userId=${ADA}&after=not-a-cursor`, 'a forged cursor'],
       [`/v1/invoices?ids=${Array.from({ length: 101 }, () => ADA).join(',')}`, 'too many ids'],
       ['/v1/accounts', 'no userIds'],
+      // Cursors Date.parse reads and PostgreSQL does not: these were 500s.
+      [`/v1/invoices?userId=${ADA}&after=${cursor('1')}`, 'a cursor whose instant is "1"'],
+      [`/v1/invoices?userId=${ADA}&after=${cursor('+275760-09-13T00:00:00.000Z')}`, 'a six-digit year'],
+      [`/v1/invoices?userId=${ADA}&after=${cursor('0000-01-01T00:00:00.000Z')}`, 'year zero'],
+      [`/v1/invoices?userId=${ADA}&after=${cursor('2026-11-21')}`, 'a date without a time'],
+      [`/v1/invoices?userId=${ADA}&after=${cursor('2026-11-21T09:30:00.000Z')}%00`, 'a NUL after a cursor'],
     ])('GET %s (%s) is a coded 400', async (path) => {
       const response = await call('GET', path);
       expect(response.status).toBe(400);
       expect(response.body.error.code).toBe('BAD_REQUEST');
+    });
+
+    it('leaves malformed ids out of a batch rather than failing on them', async () => {
+      const response = await call('GET', `/v1/invoices?ids=${encodeURIComponent(`x\u0000,${ADA}\u0000,`)}`);
+      expect(response.status).toBe(200);
+      expect(response.body.invoices).toEqual([]);
+    });
+
+    it('accepts back the cursors it issues', async () => {
+      const first = await call('GET', `/v1/invoices?userId=${ADA}&first=1`);
+      const next = await call(
+        'GET',
+        `/v1/invoices?userId=${ADA}&first=1&after=${first.body.pageInfo.endCursor}`,
+      );
+      expect(next.status).toBe(200);
     });
 
     it('creates an OPEN invoice priced from the Product service and emits billing.invoice.created', async () => {
@@ -218,6 +242,10 @@ describe.each(backends)(
         { userId: GRACE, productId: 'p-0001', quantity: '1' },
         { userId: 'not-a-uuid', productId: 'p-0001', quantity: 1 },
         { userId: GRACE, productId: 'p-0001' },
+        // PostgreSQL refuses a NUL in text; the Product service refuses it too. Neither is a 5xx.
+        { userId: GRACE, productId: 'p-0001\u0000', quantity: 1 },
+        { userId: GRACE, productId: 'p-\u001b0001', quantity: 1 },
+        { userId: `${GRACE}\u0000`, productId: 'p-0001', quantity: 1 },
       ]) {
         const response = await purchase(body, randomUUID());
         expect(response.status, JSON.stringify(body)).toBe(400);

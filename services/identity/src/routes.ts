@@ -22,11 +22,16 @@ export interface IdentityRouteOptions {
   onEvent: () => void;
 }
 
+/** No C0/C1 controls or DEL: PostgreSQL refuses a NUL in text, which would surface as a 500. */
+const NO_CONTROLS = '^[^\\u0000-\\u001f\\u007f-\\u009f]*$';
+
 const email = {
   type: 'string',
   minLength: 3,
   maxLength: 254,
-  pattern: '^[^\\s@]+@[^\\s@]+\\.[^\\s@]+$',
+  // \s does not cover NUL or the other controls that are not whitespace.
+  pattern:
+    '^[^\\s@\\u0000-\\u001f\\u007f-\\u009f]+@[^\\s@\\u0000-\\u001f\\u007f-\\u009f]+\\.[^\\s@\\u0000-\\u001f\\u007f-\\u009f]+$',
 } as const;
 
 export function identityRoutes(app: FastifyInstance, options: IdentityRouteOptions) {
@@ -41,7 +46,8 @@ export function identityRoutes(app: FastifyInstance, options: IdentityRouteOptio
           required: ['email', 'password', 'audience'],
           additionalProperties: false,
           properties: {
-            email: { type: 'string', minLength: 1, maxLength: 254 },
+            // Any text may be tried (a wrong one is a 401), but not what the lookup cannot hold.
+            email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROLS },
             password: { type: 'string', minLength: 1, maxLength: 128 },
             audience: { type: 'string', enum: [...AUDIENCES] },
           },
@@ -132,8 +138,12 @@ export function identityRoutes(app: FastifyInstance, options: IdentityRouteOptio
           properties: {
             email,
             password: { type: 'string', minLength: 8, maxLength: 128 },
-            name: { type: 'string', minLength: 1, maxLength: 100 },
-            avatarUrl: { type: 'string', maxLength: 2_000, pattern: '^https://' },
+            name: { type: 'string', minLength: 1, maxLength: 100, pattern: NO_CONTROLS },
+            avatarUrl: {
+              type: 'string',
+              maxLength: 2_000,
+              pattern: '^https://[^\\u0000-\\u0020\\u007f-\\u009f]*$',
+            },
           },
         },
       },

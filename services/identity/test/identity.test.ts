@@ -101,10 +101,25 @@ describe.each(backends)('Identity service over HTTP (%s)', (backend) => {
     [{ email: 42, password: 'demo-password', audience: 'web' }],
     ['{"email": "ada@example.com", '],
     ['[]'],
+    // PostgreSQL refuses a NUL in text: these were 500s.
+    [{ email: 'ada@example.com\u0000', password: 'demo-password', audience: 'web' }],
+    [{ email: 'ada\u0000@example.com', password: 'demo-password', audience: 'web' }],
+    [{ email: 'ada@example.com\u001b', password: 'demo-password', audience: 'web' }],
+    [{ email: 'a'.repeat(255), password: 'demo-password', audience: 'web' }],
+    [{ email: '', password: 'demo-password', audience: 'web' }],
   ])('rejects the token request %j with a coded 400', async (body) => {
     const response = await call('POST', '/v1/token', body);
     expect(response.status).toBe(400);
     expect(response.body.error.code).toBe('BAD_REQUEST');
+  });
+
+  it('still signs in after refusing malformed requests', async () => {
+    const response = await call('POST', '/v1/token', {
+      email: 'ada@example.com',
+      password: 'demo-password',
+      audience: 'web',
+    });
+    expect(response.status).toBe(200);
   });
 
   it('rejects a token request that is not JSON with 415', async () => {
@@ -220,6 +235,10 @@ describe.each(backends)('Identity service over HTTP (%s)', (backend) => {
     [{ email: 'x@example.com', password: 'long enough', name: '' }],
     [{ email: 'x@example.com', password: 'long enough', name: 'X', avatarUrl: 'javascript:alert(1)' }],
     [{ email: 'x@example.com', password: 'long enough', name: 'X', roles: ['admin'] }],
+    [{ email: 'x\u0000@example.com', password: 'long enough', name: 'X' }],
+    [{ email: 'x@example.com\u0000', password: 'long enough', name: 'X' }],
+    [{ email: 'x@example.com', password: 'long enough', name: 'X\u0000' }],
+    [{ email: 'x@example.com', password: 'long enough', name: 'X', avatarUrl: 'https://a.example/\u0000' }],
   ])('rejects the registration %j with a coded 400', async (body) => {
     const response = await call('POST', '/v1/users', body);
     expect(response.status).toBe(400);

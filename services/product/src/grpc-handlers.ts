@@ -18,16 +18,47 @@ class StatusError extends Error {
 
 const invalid = (message: string) => new StatusError(grpc.status.INVALID_ARGUMENT, message);
 
+/** C0/C1 controls and DEL: PostgreSQL refuses NUL in text outright, which would be an INTERNAL. */
+const CONTROL = /\p{Cc}/u;
+const MAX_ID = 64;
+
+/** A product id as the catalogue holds them: 1 to 64 characters, no control characters. */
+function checkId(id: string, field: string): string {
+  if (id.length === 0 || id.length > MAX_ID)
+    throw invalid(`${field}: each id must be 1 to ${MAX_ID} characters`);
+  if (CONTROL.test(id)) throw invalid(`${field}: ids must not contain control characters`);
+  return id;
+}
+
+/** Free text (a search, a category): at most `max` characters, no control characters. */
+function checkText(text: string, field: string, max: number): string {
+  if (text.length > max) throw invalid(`${field}: at most ${max} characters`);
+  if (CONTROL.test(text)) throw invalid(`${field}: must not contain control characters`);
+  return text;
+}
+
 function encodeToken(afterId: string): string {
   return Buffer.from(JSON.stringify({ v: 1, after: afterId })).toString('base64url');
 }
 
 function decodeToken(token: string): string {
-  try {
-    const value = JSON.parse(Buffer.from(token, 'base64url').toString()) as { v?: unknown; after?: unknown };
-    if (value.v === 1 && typeof value.after === 'string') return value.after;
-  } catch {
-    // fall through
+  if (token.length <= 400 && /^[A-Za-z0-9_-]+$/.test(token)) {
+    try {
+      const value = JSON.parse(Buffer.from(token, 'base64url').toString()) as {
+        v?: unknown;
+        after?: unknown;
+      };
+      if (
+        value.v === 1 &&
+        typeof value.after === 'string' &&
+        value.after.length > 0 &&
+        value.after.length <= MAX_ID &&
+        !CONTROL.test(value.after)
+      )
+        return value.after;
+    } catch {
+      // fall through
+    }
   }
   throw invalid('page_token is not a token this service issued');
 }
@@ -69,8 +100,7 @@ export function productHandlers(
     GetProducts: unary(log, 'GetProducts', async (request: { ids: string[] }) => {
       const ids = request.ids;
       if (ids.length > MAX_BATCH) throw invalid(`ids: at most ${MAX_BATCH} per call, received ${ids.length}`);
-      if (ids.some((id) => id.length === 0 || id.length > 64))
-        throw invalid('ids: each id must be 1 to 64 characters');
+      for (const id of ids) checkId(id, 'ids');
       const found = await store.byIds(ids);
       const seen = new Set<string>();
       const products: Product[] = [];
@@ -85,6 +115,7 @@ export function productHandlers(
     }),
     GetProduct: unary(log, 'GetProduct', async (request: { id: string }) => {
       if (!request.id) throw invalid('id is required');
+      checkId(request.id, 'id');
       const product = (await store.byIds([request.id])).get(request.id);
       if (!product) throw new StatusError(grpc.status.NOT_FOUND, `product ${request.id} not found`);
       return product;
@@ -94,10 +125,10 @@ export function productHandlers(
       if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
         throw invalid(`page_size must be between 1 and ${MAX_PAGE_SIZE}, received ${request.pageSize}`);
       }
-      if (request.query.length > 200) throw invalid('query: at most 200 characters');
-      if (request.category.length > 64) throw invalid('category: at most 64 characters');
+      checkText(request.query, 'query', 200);
+      checkText(request.category, 'category', 64);
       if (request.pageToken && request.afterId) throw invalid('give page_token or after_id, not both');
-      if (request.afterId.length > 64) throw invalid('after_id: at most 64 characters');
+      if (request.afterId) checkId(request.afterId, 'after_id');
       const afterId = request.pageToken ? decodeToken(request.pageToken) : request.afterId || undefined;
       const page = await store.list({
         limit: pageSize,
@@ -117,6 +148,7 @@ export function productHandlers(
       'UpdatePrice',
       async (request: { id: string; price: { amountMinor: number; currency: string } | null }) => {
         if (!request.id) throw invalid('id is required');
+        checkId(request.id, 'id');
         const price = request.price;
         if (!price) throw invalid('price is required');
         if (

@@ -103,6 +103,43 @@ describe.each(backends)('Product service over gRPC (%s)', (backend) => {
     expect((error as UpstreamError).message).toMatch(message);
   });
 
+  describe('input PostgreSQL would choke on is INVALID_ARGUMENT, never INTERNAL', () => {
+    const token = (after: string) => Buffer.from(JSON.stringify({ v: 1, after })).toString('base64url');
+    const statusOf = (error: unknown) =>
+      ((error as UpstreamError).cause as grpc.ServiceError | undefined)?.code;
+    it.each([
+      ['GetProducts with a NUL in one id', () => client.getProducts(['p-0001', 'p-0002\u0000'])],
+      ['GetProducts with an empty id', () => client.getProducts(['p-0001', ''])],
+      ['GetProducts with a control character', () => client.getProducts(['p-\u001b0001'])],
+      ['GetProduct with a NUL', () => client.getProduct('p-0001\u0000')],
+      ['GetProduct with a 65-character id', () => client.getProduct('p'.repeat(65))],
+      ['ListProducts with a NUL in the search', () => client.listProducts({ query: 'kettle\u0000' })],
+      ['ListProducts with a NUL in the category', () => client.listProducts({ category: 'books\u0000' })],
+      ['ListProducts with a NUL in after_id', () => client.listProducts({ afterId: 'p-0001\u0000' })],
+      [
+        'ListProducts with a page token around a NUL',
+        () => client.listProducts({ pageToken: token('p-\u0000') }),
+      ],
+      [
+        'ListProducts with an over-long page token',
+        () => client.listProducts({ pageToken: 'A'.repeat(401) }),
+      ],
+      [
+        'UpdatePrice with a NUL in the id',
+        () => client.updatePrice('p-0001\u0000', { amountMinor: 1, currency: 'USD' }),
+      ],
+    ] as const)('%s', async (_, call) => {
+      const error = await (call as () => Promise<unknown>)().catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstreamError);
+      expect((error as UpstreamError).code).toBe('UPSTREAM_INVALID_ARGUMENT');
+      expect(statusOf(error)).toBe(grpc.status.INVALID_ARGUMENT);
+    });
+
+    it('still answers normally afterwards', async () => {
+      expect((await client.getProduct('p-0001'))?.id).toBe('p-0001');
+    });
+  });
+
   it('GetProducts rejects more than 500 ids', async () => {
     const ids = Array.from({ length: 501 }, (_, i) => `x${i}`);
     const error = await client.getProducts(ids).catch((e: unknown) => e);
