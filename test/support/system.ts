@@ -115,6 +115,7 @@ export async function startApp(
     corsOrigins?: string[];
     appVersion?: BffServerOptions['appVersion'];
     logDestination?: { write(line: string): void };
+    executor?: BffServerOptions['executor'];
   } = {},
 ): Promise<TestApp> {
   const calls: UpstreamCall[] = [];
@@ -136,6 +137,7 @@ export async function startApp(
     ...(overrides.corsOrigins ? { corsOrigins: overrides.corsOrigins } : {}),
     ...(overrides.appVersion ? { appVersion: overrides.appVersion } : {}),
     ...(overrides.upstreamTimeoutMs ? { upstreamTimeoutMs: overrides.upstreamTimeoutMs } : {}),
+    ...(overrides.executor ? { executor: overrides.executor } : {}),
     onUpstreamCall: (call) => calls.push(call),
   });
   return {

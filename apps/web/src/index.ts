@@ -1,7 +1,7 @@
 /** The web BFF: the base contract plus full descriptions and every image width. */
 import { fileURLToPath } from 'node:url';
 import { type BffServerOptions, type RunningBff, startBff } from '@bff/bff-server';
-import { type AppPolicy, type BffContext, userInput } from '@bff/resolvers';
+import { type AppPolicy, type BffContext, input } from '@bff/resolvers';
 import { decodeJwt } from 'jose';
 
 /** The web client shows the longest lists. */
@@ -29,8 +29,8 @@ export const webPolicy: AppPolicy = Object.freeze({
 export const webResolvers = {
   Mutation: {
     login: async (_: unknown, args: { email: string; password: string }, context: BffContext) => {
-      if (args.email.length > 254) throw userInput('email', 'email is too long');
-      if (args.password.length > 128) throw userInput('password', 'password is too long');
+      input.email(args.email, 'email');
+      input.password(args.password, 'password');
       const { accessToken, expiresIn } = await context.commands.login({ ...args, audience: 'web' });
       context.session?.start(accessToken, expiresIn);
       // The token came straight from Identity over our own connection: its claims can be read as they are.

@@ -1,6 +1,13 @@
 import type { Viewer } from '@bff/resolvers';
 import { UpstreamError, UpstreamErrorCode } from '@bff/upstream-clients';
-import { createRemoteJWKSet, decodeJwt, errors, type JWTPayload, jwtVerify } from 'jose';
+import {
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  type JWTPayload,
+  jwtVerify,
+} from 'jose';
 
 export interface JwtVerifierOptions {
   /** Identity's JWKS URL. One remote key set is kept per verifier: make one per process. */
@@ -11,7 +18,7 @@ export interface JwtVerifierOptions {
   audience: string;
   /** Accepted `alg` values; symmetric algorithms and `none` are refused. @default ['ES256', 'EdDSA'] */
   algorithms?: readonly string[];
-  /** Leeway for `exp` and `nbf`, in seconds. @default 5 */
+  /** Leeway for `exp`, `nbf` and `iat`, in seconds. @default 5 */
   clockToleranceSeconds?: number;
   /** Deadline for fetching the JWKS, in ms. @default 2000 */
   jwksTimeoutMs?: number;
@@ -72,12 +79,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     throw new TypeError(
       `createJwtVerifier: jwksUrl must be a URL, received ${JSON.stringify(options.jwksUrl)}`,
     );
-  const clockTolerance = options.clockToleranceSeconds ?? 5;
-  if (!(clockTolerance >= 0 && clockTolerance <= 300)) {
-    throw new TypeError(
-      `createJwtVerifier: clockToleranceSeconds must be 0 to 300, received ${clockTolerance}`,
-    );
-  }
+  const clockTolerance = validClockTolerance('createJwtVerifier', options.clockToleranceSeconds);
   const jwks = createRemoteJWKSet(new URL(options.jwksUrl), {
     timeoutDuration: options.jwksTimeoutMs ?? 2_000,
     cooldownDuration: options.jwksCooldownMs ?? 30_000,
@@ -109,6 +111,9 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       } catch (error) {
         throw classify(error);
       }
+      // jose checks `iat` only against a maximum age; a token "issued" in the future would
+      // otherwise be good for as long as its `exp` says, from before it was made.
+      refuseIssuedInFuture(payload, clockTolerance);
       if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 128) {
         throw new TokenRejectedError('invalid');
       }
@@ -151,31 +156,67 @@ function classify(error: unknown): Error {
   });
 }
 
+function validClockTolerance(where: string, given: number | undefined): number {
+  const seconds = given ?? 5;
+  if (!(typeof seconds === 'number' && seconds >= 0 && seconds <= 300)) {
+    throw new TypeError(`${where}: clockToleranceSeconds must be 0 to 300, received ${String(given)}`);
+  }
+  return seconds;
+}
+
+function refuseIssuedInFuture(payload: JWTPayload, toleranceSeconds: number) {
+  if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat))
+    throw new TokenRejectedError('invalid');
+  if (payload.iat > Date.now() / 1000 + toleranceSeconds) throw new TokenRejectedError('invalid');
+}
+
 /**
  * For a BFF behind a gateway that has verified the token already (Kong, Apollo Router): reads
- * the claims without checking the signature, still requiring `iss`, `aud`, `sub` and an
- * unexpired `exp`. A BFF configured so must never be reachable except through that gateway.
+ * the claims without checking the signature, still requiring `iss`, `aud`, `sub`, an asymmetric
+ * `alg`, an unexpired `exp`, an `iat` not in the future and any `nbf` passed (within the clock
+ * tolerance), as the verifier does. A BFF configured so must never be reachable except through
+ * that gateway.
  */
-export function createGatewayClaimsReader(options: { issuer: string; audience: string }): JwtVerifier {
+export function createGatewayClaimsReader(options: {
+  issuer: string;
+  audience: string;
+  /** Leeway for `exp`, `nbf` and `iat`, in seconds. @default 5 */
+  clockToleranceSeconds?: number | undefined;
+}): JwtVerifier {
+  const clockTolerance = validClockTolerance('createGatewayClaimsReader', options.clockToleranceSeconds);
   return {
     async verify(token) {
       if (!COMPACT_JWS.test(token)) throw new TokenRejectedError('malformed');
       let payload: JWTPayload;
+      let alg: unknown;
       try {
         payload = decodeJwt(token);
+        ({ alg } = decodeProtectedHeader(token));
       } catch {
         throw new TokenRejectedError('malformed');
       }
+      // No gateway signs with `none` or a shared secret: such a token did not come through it.
+      if (typeof alg !== 'string' || !ASYMMETRIC.has(alg)) throw new TokenRejectedError('invalid');
       const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
       if (
         payload.iss !== options.issuer ||
         !audiences.includes(options.audience) ||
-        typeof payload.sub !== 'string'
+        typeof payload.sub !== 'string' ||
+        payload.sub.length === 0 ||
+        payload.sub.length > 128
       ) {
         throw new TokenRejectedError('invalid');
       }
-      if (typeof payload.exp !== 'number' || payload.exp * 1000 < Date.now())
-        throw new TokenRejectedError('expired');
+      const now = Date.now() / 1000;
+      if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp))
+        throw new TokenRejectedError('invalid');
+      if (payload.exp <= now - clockTolerance) throw new TokenRejectedError('expired');
+      if (
+        payload.nbf !== undefined &&
+        !(typeof payload.nbf === 'number' && payload.nbf <= now + clockTolerance)
+      )
+        throw new TokenRejectedError('invalid');
+      refuseIssuedInFuture(payload, clockTolerance);
       const roles = Array.isArray(payload.roles)
         ? payload.roles.filter((r): r is string => typeof r === 'string')
         : [];

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { ConfigError, env, readConfig } from '@bff/config';
 
 /** Reads a BFF app's environment; throws a ConfigError naming any bad variable. */
@@ -24,11 +25,31 @@ export function readBffConfig(defaultPort: number, source: Record<string, string
       RATE_LIMIT_DEFAULT_MAX: env.int(600, { min: 1, max: 1_000_000 }),
       RATE_LIMIT_DEFAULT_WINDOW: env.string('1m'),
       JWKS_COOLDOWN_MS: env.int(30_000, { min: 0, max: 3_600_000 }),
-      /** Proxies whose X-Forwarded-For is believed: 'true', a hop count, or addresses/CIDRs. */
+      /**
+       * Proxies whose X-Forwarded-For is believed: a hop count (1: the ingress in front), or
+       * comma-separated addresses/CIDRs; 'true' believes every hop, so any client picks its own
+       * address. Unset: X-Forwarded-For is ignored.
+       */
       TRUST_PROXY: env.optionalString(),
+      /** A request's headers must all arrive within this many ms (slow-header clients). */
+      HEADERS_TIMEOUT_MS: env.int(10_000, { min: 100, max: 120_000 }),
+      /** A whole request, body included, must arrive within this many ms. */
+      REQUEST_TIMEOUT_MS: env.int(30_000, { min: 100, max: 600_000 }),
+      /** An idle keep-alive connection is closed after this many ms: above the load balancer's idle timeout. */
+      KEEP_ALIVE_TIMEOUT_MS: env.int(72_000, { min: 1_000, max: 600_000 }),
     },
     source,
   );
+  try {
+    trustProxyOption(config.TRUST_PROXY ?? false);
+    connectionTimeoutsOption({
+      headersMs: config.HEADERS_TIMEOUT_MS,
+      requestMs: config.REQUEST_TIMEOUT_MS,
+      keepAliveMs: config.KEEP_ALIVE_TIMEOUT_MS,
+    });
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
   return Object.freeze({
     ...config,
     production: config.NODE_ENV === 'production',
@@ -58,9 +79,113 @@ export function bffOptionsFromConfig(config: BffConfig) {
       storeTimeoutMs: config.RATE_LIMIT_STORE_TIMEOUT_MS,
       defaults: { max: config.RATE_LIMIT_DEFAULT_MAX, window: config.RATE_LIMIT_DEFAULT_WINDOW },
     },
-    trustProxy:
-      config.TRUST_PROXY === undefined ? false : config.TRUST_PROXY === 'true' ? true : config.TRUST_PROXY,
+    trustProxy: config.TRUST_PROXY ?? false,
+    connectionTimeouts: {
+      headersMs: config.HEADERS_TIMEOUT_MS,
+      requestMs: config.REQUEST_TIMEOUT_MS,
+      keepAliveMs: config.KEEP_ALIVE_TIMEOUT_MS,
+    },
   };
+}
+
+/** Which proxies' X-Forwarded-For is believed, in a form Fastify's `trustProxy` takes. */
+export type TrustProxy = boolean | number | string | readonly string[];
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * `trustProxy` (or TRUST_PROXY) checked and put in the form Fastify takes: true/false, a hop
+ * count, or addresses and CIDRs (also proxy-addr's `loopback`, `linklocal`, `uniquelocal`),
+ * given as a list or comma-separated. Anything else throws a TypeError naming the value: a
+ * typo here would otherwise mean every client shares one address, or any client picks its own.
+ */
+export function trustProxyOption(
+  given: unknown,
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  const fail = (): never => {
+    throw new TypeError(
+      `TRUST_PROXY (trustProxy) must be true, false, a hop count or addresses/CIDRs, received ${JSON.stringify(given)}`,
+    );
+  };
+  if (typeof given === 'boolean') return given;
+  if (typeof given === 'number') {
+    if (!Number.isInteger(given) || given < 0 || given > 32) return fail();
+    // A hop count as the function Fastify makes of one (its types take no number): the first
+    // `given` hops from the socket are proxies, the address after them is the client's.
+    return (_address, hop) => hop < given;
+  }
+  let entries: unknown[];
+  if (typeof given === 'string') {
+    const text = given.trim();
+    if (text === 'true' || text === 'false') return text === 'true';
+    if (/^\d{1,2}$/.test(text)) return trustProxyOption(Number(text));
+    entries = text.split(',').map((entry) => entry.trim());
+  } else if (Array.isArray(given)) {
+    entries = given;
+  } else {
+    return fail();
+  }
+  if (entries.length === 0) return fail();
+  for (const entry of entries) if (typeof entry !== 'string' || !isProxyAddress(entry)) fail();
+  return entries as string[];
+}
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  // proxy-addr also takes a netmask (255.255.0.0) after the slash for IPv4.
+  if (family === 4 && isIP(prefix) === 4) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/** How long slow clients may hold a connection, in ms. */
+export interface ConnectionTimeouts {
+  /** A request's headers must all arrive within this (Node's `headersTimeout`). @default 10000 */
+  headersMs?: number | undefined;
+  /** The whole request, body included, must arrive within this (`requestTimeout`). @default 30000 */
+  requestMs?: number | undefined;
+  /** An idle keep-alive connection is closed after this; keep it above the load balancer's idle timeout. @default 72000 */
+  keepAliveMs?: number | undefined;
+  /** A socket with no traffic while a request is served is closed after this (`connectionTimeout`). @default 60000 */
+  idleMs?: number | undefined;
+  /**
+   * How often Node looks for requests past `headersMs`/`requestMs`: it checks on this interval,
+   * not per request, so a slow client is cut between the deadline and the deadline plus this.
+   * Node's own 30 s is why a stalled request used to be held 60 to 90 s. @default 1000
+   */
+  checkIntervalMs?: number | undefined;
+}
+
+/** The connection deadlines with their defaults, checked: each a whole number of ms, headers ≤ request. */
+export function connectionTimeoutsOption(
+  given: ConnectionTimeouts = {},
+): Readonly<{ [K in keyof ConnectionTimeouts]-?: number }> {
+  const value = (name: keyof ConnectionTimeouts, fallback: number, min: number, max: number) => {
+    const ms = given[name] ?? fallback;
+    if (!Number.isInteger(ms) || ms < min || ms > max) {
+      throw new TypeError(
+        `connectionTimeouts.${name} must be a whole number of ms from ${min} to ${max}, received ${JSON.stringify(given[name])}`,
+      );
+    }
+    return ms;
+  };
+  const timeouts = {
+    headersMs: value('headersMs', 10_000, 100, 600_000),
+    requestMs: value('requestMs', 30_000, 100, 600_000),
+    keepAliveMs: value('keepAliveMs', 72_000, 1_000, 600_000),
+    idleMs: value('idleMs', 60_000, 1_000, 600_000),
+    checkIntervalMs: value('checkIntervalMs', 1_000, 10, 30_000),
+  };
+  // Node refuses a headers deadline past the request's (ERR_OUT_OF_RANGE at start-up).
+  if (timeouts.headersMs > timeouts.requestMs) {
+    throw new TypeError(
+      `connectionTimeouts.headersMs (${timeouts.headersMs}) must not exceed requestMs (${timeouts.requestMs})`,
+    );
+  }
+  return Object.freeze(timeouts);
 }
 
 /**

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { BffErrorCode } from '@bff/error-codes';
 import type { FastifyInstance } from 'fastify';
 
 const require = createRequire(import.meta.url);
@@ -88,7 +89,10 @@ export function registerGraphiql(app: FastifyInstance, title: string): void {
   );
   app.get<{ Params: { name: string } }>('/graphiql/assets/:name', async (request, reply) => {
     const asset = assets.get(request.params.name);
-    if (!asset) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'No such asset' } });
+    if (!asset)
+      return reply
+        .code(404)
+        .send({ errors: [{ message: 'No such asset', extensions: { code: BffErrorCode.NotFound } }] });
     return reply
       .header('content-type', asset.type)
       .header('cache-control', 'public, max-age=3600')

@@ -8,7 +8,8 @@
 
 export type { BffConfig } from './config.ts';
 export { bffOptionsFromConfig, readAppVersionPolicy, readBffConfig } from './config.ts';
+export type { BffServerOptions, RunningBff } from './options.ts';
+export { SESSION_COOKIE } from './options.ts';
 export type { AppResolvers } from './schema.ts';
 export { buildBffSchema } from './schema.ts';
-export type { BffServerOptions, RunningBff } from './server.ts';
-export { SESSION_COOKIE, startBff } from './server.ts';
+export { startBff } from './server.ts';

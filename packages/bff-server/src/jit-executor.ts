@@ -1,5 +1,13 @@
 import type { GatewayExecutor, GatewayInterface } from '@apollo/server-gateway-interface';
-import { type DocumentNode, type ExecutionResult, execute, GraphQLError, type GraphQLSchema } from 'graphql';
+import {
+  type DocumentNode,
+  type ExecutionResult,
+  execute,
+  GraphQLError,
+  type GraphQLSchema,
+  getVariableValues,
+  type OperationDefinitionNode,
+} from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
 
 /**
@@ -30,7 +38,13 @@ export function jitGateway(schema: GraphQLSchema): GatewayInterface {
   };
 
   const executor: GatewayExecutor = async (requestContext) => {
-    const { document, operationName, request, context } = requestContext;
+    const { document, operationName, request, context, operation } = requestContext;
+    // Variables are coerced by graphql-js first, so that a client's wrong variable gets exactly
+    // graphql-js's errors, which Apollo recognises and answers as BAD_USER_INPUT with a 400
+    // (graphql-jit's own coercion errors are shaped differently and would read as a server
+    // fault). graphql-jit coerces again, cheaply, from the values graphql-js accepted.
+    const coercionErrors = variableErrors(schema, operation, request.variables);
+    if (coercionErrors) return { errors: coercionErrors };
     const query = compile(document, operationName);
     const result: ExecutionResult = query
       ? ((await query.query(undefined, context, request.variables ?? {})) as ExecutionResult)
@@ -69,4 +83,16 @@ export function jitGateway(schema: GraphQLSchema): GatewayInterface {
     },
     async stop() {},
   };
+}
+
+/** graphql-js's errors for the operation's variables, or undefined when they coerce. */
+function variableErrors(
+  schema: GraphQLSchema,
+  operation: OperationDefinitionNode | undefined,
+  inputs: Record<string, unknown> | undefined,
+): readonly GraphQLError[] | undefined {
+  const definitions = operation?.variableDefinitions;
+  if (!definitions?.length) return undefined;
+  const coerced = getVariableValues(schema, definitions, inputs ?? {}, { maxErrors: 20 });
+  return coerced.errors;
 }

@@ -1,3 +1,4 @@
+import { BffErrorCode } from '@bff/error-codes';
 import type { GraphQLFormattedError } from 'graphql';
 import { LIMIT_CODE } from './limits.ts';
 
@@ -12,11 +13,14 @@ export function formatLimitError(
   exposeLimits: boolean,
 ): GraphQLFormattedError {
   const extensions = formatted.extensions ?? {};
-  if (extensions.limit !== undefined && extensions.code === 'GRAPHQL_VALIDATION_FAILED') {
+  if (extensions.limit !== undefined && extensions.code === BffErrorCode.GraphqlValidationFailed) {
     return { ...formatted, extensions: { ...extensions, code: LIMIT_CODE } };
   }
   // graphql-js words it "more that N tokens"; match both spellings.
-  if (extensions.code === 'GRAPHQL_PARSE_FAILED' && /more th(?:an|at) \d+ tokens/.test(formatted.message)) {
+  if (
+    extensions.code === BffErrorCode.GraphqlParseFailed &&
+    /more th(?:an|at) \d+ tokens/.test(formatted.message)
+  ) {
     return {
       ...formatted,
       message: exposeLimits

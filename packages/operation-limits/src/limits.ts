@@ -1,3 +1,5 @@
+import { BffErrorCode } from '@bff/error-codes';
+
 /** Per-app ceilings. Every one is enforced before execution. */
 export interface OperationLimits {
   /** Deepest field nesting; fragment spreads add their fields' depth, not a level of their own. */
@@ -21,7 +23,7 @@ export interface OperationLimits {
 }
 
 /** The `extensions.code` of every limit refusal; `extensions.limit` names which one. */
-export const LIMIT_CODE = 'OPERATION_LIMIT_EXCEEDED';
+export const LIMIT_CODE = BffErrorCode.OperationLimitExceeded;
 
 /** Throws a TypeError naming the first limit that is not a positive whole number. */
 export function validateLimits(limits: OperationLimits): OperationLimits {

@@ -6,9 +6,13 @@ import { getDirective, MapperKind, mapSchema } from '@graphql-tools/utils';
 import { defaultFieldResolver, GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { getGraphQLRateLimiter, type Identity, type Store } from 'graphql-rate-limit';
 import ms from 'ms';
+import { builtInNormalizers, type RateLimitKeyNormalizer } from './normalizers.ts';
 import type { RateLimitHit, RateLimitStore } from './store.ts';
 
-/** SDL for the directive, for schemas that do not declare it already. */
+/**
+ * SDL for the directives, for schemas that do not declare them already (the BFFs declare
+ * `@rateLimit` in schema/graphql/base.graphql, the other two where they are used).
+ */
 export const rateLimitDirectiveTypeDefs = /* GraphQL */ `
   "At most max calls per window (e.g. \\"1m\\") per viewer, or per client address when signed out."
   directive @rateLimit(
@@ -18,7 +22,28 @@ export const rateLimitDirectiveTypeDefs = /* GraphQL */ `
     identityArgs: [String]
     arrayLengthField: String
   ) on FIELD_DEFINITION
+  "How this argument's value is normalised before it keys a limit: a normaliser's name, e.g. \\"email\\"."
+  directive @rateLimitKey(normalize: String!) on ARGUMENT_DEFINITION
+  "Limits against credential stuffing (per account, from every client) and password spraying (per client, over every account)."
+  directive @credentialRateLimit(
+    accountArgs: [String!]!
+    perAccountMax: Int
+    perAccountWindow: String
+    perClientMax: Int
+    perClientWindow: String
+  ) on FIELD_DEFINITION
 `;
+
+/**
+ * Used by `@credentialRateLimit` where it does not say: an account is tried at most 10 times per
+ * 15 minutes from all clients together (the real owner too, so an attacker can keep it locked
+ * for one window after their last try, never longer), and one client address tries at most 60
+ * sign-ins per 15 minutes whatever the account (an office behind one NAT stays well under it).
+ */
+export const CREDENTIAL_RATE_LIMIT_DEFAULTS = Object.freeze({
+  perAccount: Object.freeze({ max: 10, window: '15m' }),
+  perClient: Object.freeze({ max: 60, window: '15m' }),
+});
 
 export interface RateLimitOptions {
   store: RateLimitStore;
@@ -32,6 +57,11 @@ export interface RateLimitOptions {
   storeTimeoutMs?: number;
   /** Told about every store failure, e.g. to log it. */
   onStoreError?: (error: unknown) => void;
+  /**
+   * Normalisers `@rateLimitKey(normalize: "name")` may name, besides the built-in `email`
+   * (see foldEmail) and `trim`. Each must be at least as coarse as the upstream's matching.
+   */
+  normalizers?: Readonly<Record<string, RateLimitKeyNormalizer>> | undefined;
 }
 
 export interface RateLimitStats {
@@ -51,7 +81,15 @@ export interface RateLimiting {
   stats: RateLimitStats;
 }
 
+/**
+ * Whose budget a limit spends. 'caller': the viewer, or the client address when signed out
+ * (`@rateLimit`). 'account': only the identity arguments, whoever calls. 'client': only the
+ * client address, signed in or not, whatever the arguments.
+ */
+type LimitScope = 'caller' | 'account' | 'client';
+
 interface FieldLimit {
+  scope: LimitScope;
   max: number;
   windowMs: number;
   window: string;
@@ -93,16 +131,31 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
     );
   }
   const timeoutMs = options.storeTimeoutMs ?? 150;
-  const defaults = options.defaults ? parseLimit('defaults', options.defaults) : undefined;
+  const defaults = options.defaults ? parseLimit('defaults', options.defaults, 'caller') : undefined;
+  const normalizers = new Map(Object.entries(builtInNormalizers));
+  for (const [name, normalize] of Object.entries(options.normalizers ?? {})) {
+    if (!/^\w{1,32}$/.test(name) || typeof normalize !== 'function') {
+      throw new TypeError(
+        `createRateLimiting: normalizers must map names to functions, received ${JSON.stringify(name)}: ${typeof normalize}`,
+      );
+    }
+    normalizers.set(name, normalize);
+  }
   const stats: RateLimitStats = { storeFailures: 0, failedOpen: 0, refused: 0 };
   const states = new WeakMap<BffContext, RequestState>();
 
-  const identify = (context: BffContext) =>
-    context.viewer ? `user:${context.viewer.id}` : `ip:${context.clientAddress}`;
-  const keyOf = (identity: Identity) => {
+  // Each scope has its own key space, so that a caller's key can never be another scope's.
+  const identifiers: Record<LimitScope, (context: BffContext) => string> = {
+    caller: (context) => (context.viewer ? `user:${context.viewer.id}` : `ip:${context.clientAddress}`),
+    // Nothing about the caller: every client and replica spends the same budget for an account.
+    account: () => 'account',
+    client: (context) => `client:${context.clientAddress}`,
+  };
+  const keyOf = (identity: Identity, limit: FieldLimit) => {
     const raw = `${identity.contextIdentity}:${identity.fieldIdentity}`;
-    // Identity arguments can be long (an email, a search text): keep keys short and opaque.
-    return `${options.keyPrefix}:${raw.length > 120 ? createHash('sha256').update(raw).digest('base64url') : raw}`;
+    // Identity arguments (an email, a search text) are personal and can be long: keep them out
+    // of the store as they are; keys stay short and opaque, the same on every replica.
+    return `${options.keyPrefix}:${limit.identityArgs || raw.length > 120 ? createHash('sha256').update(raw).digest('base64url') : raw}`;
   };
 
   /** This call's view of the store, read synchronously by the limiter as a call begins. */
@@ -124,7 +177,7 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
       pending = undefined;
       try {
         const hit = await withTimeout(
-          options.store.hit(keyOf(identity), call.limit.windowMs, call.count),
+          options.store.hit(keyOf(identity, call.limit), call.limit.windowMs, call.count),
           timeoutMs,
         );
         call.hit = hit;
@@ -139,17 +192,19 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
     },
     setForIdentity: () => {},
   };
-  const limiter = getGraphQLRateLimiter({
-    identifyContext: identify,
-    store,
-    formatError: ({ fieldName, max, window }) =>
-      `Too many ${fieldName} requests: at most ${max} per ${ms(window, { long: true })}`,
-  });
+  const formatError = ({ fieldName, max, window }: { fieldName: string; max: number; window: number }) =>
+    `Too many ${fieldName} requests: at most ${max} per ${ms(window, { long: true })}`;
+  const limiters = {
+    caller: getGraphQLRateLimiter({ identifyContext: identifiers.caller, store, formatError }),
+    account: getGraphQLRateLimiter({ identifyContext: identifiers.account, store, formatError }),
+    client: getGraphQLRateLimiter({ identifyContext: identifiers.client, store, formatError }),
+  };
 
   async function check(
     limit: FieldLimit,
     source: unknown,
     args: Record<string, unknown>,
+    keyArgs: Record<string, unknown>,
     context: BffContext,
     info: Parameters<GraphQLFieldResolver<unknown, BffContext>>[3],
   ) {
@@ -157,7 +212,7 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
     // The limiter calls the store before its first await, so the store picks this call up
     // before any other check can begin.
     pending = call;
-    const limited = limiter({ parent: source, args, context, info }, limit.config);
+    const limited = limiters[limit.scope]({ parent: source, args: keyArgs, context, info }, limit.config);
     const consulted = pending !== call;
     pending = undefined;
     const message = await limited;
@@ -219,19 +274,45 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
       const roots = new Set([schema.getQueryType()?.name, schema.getMutationType()?.name].filter(Boolean));
       return mapSchema(schema, {
         [MapperKind.OBJECT_FIELD]: (fieldConfig, fieldName, typeName) => {
+          const where = `${typeName}.${fieldName}`;
           const declared = getDirective(schema, fieldConfig, 'rateLimit')?.[0];
           const limit = declared
-            ? parseLimit(`${typeName}.${fieldName}`, declared)
+            ? parseLimit(where, declared, 'caller')
             : roots.has(typeName)
               ? defaults
               : undefined;
-          if (!limit) return fieldConfig;
+          const credential = getDirective(schema, fieldConfig, 'credentialRateLimit')?.[0];
+          const fieldLimits = [
+            ...(limit ? [limit] : []),
+            ...(credential
+              ? parseCredentialLimits(where, credential, Object.keys(fieldConfig.args ?? {}))
+              : []),
+          ];
+          // Each argument's normaliser, named once here: an unknown name fails at start-up.
+          const keyNormalizers: [string, RateLimitKeyNormalizer][] = [];
+          for (const [argName, argConfig] of Object.entries(fieldConfig.args ?? {})) {
+            const declaredKey = getDirective(schema, argConfig, 'rateLimitKey')?.[0];
+            if (!declaredKey) continue;
+            const name = declaredKey.normalize as unknown;
+            const normalize = typeof name === 'string' ? normalizers.get(name) : undefined;
+            if (!normalize) {
+              throw new TypeError(
+                `@rateLimitKey on ${where}(${argName}): normalize must be one of ${[...normalizers.keys()].map((n) => JSON.stringify(n)).join(', ')}, received ${JSON.stringify(name)}`,
+              );
+            }
+            keyNormalizers.push([argName, normalize]);
+          }
+          if (fieldLimits.length === 0) return fieldConfig;
           const resolve: GraphQLFieldResolver<unknown, BffContext> =
             fieldConfig.resolve ?? defaultFieldResolver;
           return {
             ...fieldConfig,
             async resolve(source, args, context, info) {
-              await check(limit, source, args, context, info);
+              const keyArgs = normalizeArgs(args, keyNormalizers);
+              // In order, stopping at the first refusal: a call refused for one budget does not
+              // spend the others.
+              for (const fieldLimit of fieldLimits)
+                await check(fieldLimit, source, args, keyArgs, context, info);
               return resolve(source, args, context, info);
             },
           };
@@ -265,23 +346,79 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
   };
 }
 
-function parseLimit(where: string, raw: Record<string, unknown>): FieldLimit {
+function normalizeArgs(
+  args: Record<string, unknown>,
+  keyNormalizers: readonly [string, RateLimitKeyNormalizer][],
+): Record<string, unknown> {
+  if (keyNormalizers.length === 0) return args;
+  const keyArgs = { ...args };
+  for (const [name, normalize] of keyNormalizers) {
+    const value = keyArgs[name];
+    if (typeof value === 'string') keyArgs[name] = normalize(value);
+  }
+  return keyArgs;
+}
+
+/** The per-account and per-client limits of one `@credentialRateLimit`. */
+function parseCredentialLimits(
+  where: string,
+  raw: Record<string, unknown>,
+  argNames: readonly string[],
+): FieldLimit[] {
+  const accountArgs = raw.accountArgs as unknown;
+  if (
+    !Array.isArray(accountArgs) ||
+    accountArgs.length === 0 ||
+    !accountArgs.every((name) => typeof name === 'string' && argNames.includes(name))
+  ) {
+    throw new TypeError(
+      `@credentialRateLimit on ${where}: accountArgs must name arguments of the field (${argNames.join(', ')}), received ${JSON.stringify(accountArgs)}`,
+    );
+  }
+  const { perAccount, perClient } = CREDENTIAL_RATE_LIMIT_DEFAULTS;
+  return [
+    parseLimit(
+      where,
+      {
+        max: raw.perAccountMax ?? perAccount.max,
+        window: raw.perAccountWindow ?? perAccount.window,
+        identityArgs: accountArgs,
+      },
+      'account',
+      '@credentialRateLimit perAccount',
+    ),
+    parseLimit(
+      where,
+      { max: raw.perClientMax ?? perClient.max, window: raw.perClientWindow ?? perClient.window },
+      'client',
+      '@credentialRateLimit perClient',
+    ),
+  ];
+}
+
+function parseLimit(
+  where: string,
+  raw: Record<string, unknown>,
+  scope: LimitScope,
+  directive = '@rateLimit',
+): FieldLimit {
   const max = raw.max ?? 60;
   const window = (raw.window as string | undefined) ?? '1m';
   if (!Number.isInteger(max) || (max as number) < 1)
     throw new TypeError(
-      `@rateLimit on ${where}: max must be a positive whole number, received ${String(max)}`,
+      `${directive} on ${where}: max must be a positive whole number, received ${String(max)}`,
     );
   const windowMs = typeof window === 'string' ? ms(window as ms.StringValue) : Number.NaN;
   if (!Number.isFinite(windowMs) || windowMs < 1_000) {
     throw new TypeError(
-      `@rateLimit on ${where}: window must be a duration of at least 1s such as "1m", received ${JSON.stringify(window)}`,
+      `${directive} on ${where}: window must be a duration of at least 1s such as "1m", received ${JSON.stringify(window)}`,
     );
   }
   const message = raw.message as string | undefined;
   const identityArgs = raw.identityArgs as string[] | undefined;
   const arrayLengthField = raw.arrayLengthField as string | undefined;
   return {
+    scope,
     max: max as number,
     window,
     windowMs,

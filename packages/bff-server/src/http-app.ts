@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import type { OperationLimits } from '@bff/operation-limits';
+import cors from '@fastify/cors';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { connectionTimeoutsOption, trustProxyOption } from './config.ts';
+import { answerClientError, registerHttpErrorHandler } from './error-handling.ts';
+import type { BffServerOptions } from './options.ts';
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * The HTTP side of a BFF, before any route: logging, deadlines for slow clients, the client
+ * address (through trusted proxies only), request ids, coded errors for what fails before
+ * GraphQL, and CORS.
+ */
+export async function createHttpApp(
+  options: BffServerOptions,
+  settings: { limits: OperationLimits; exposeLimits: boolean },
+): Promise<FastifyInstance> {
+  const { limits, exposeLimits } = settings;
+  const timeouts = connectionTimeoutsOption(options.connectionTimeouts);
+  const app = Fastify({
+    // What Node's parser refuses (headers too large, a malformed request line) is answered in
+    // the GraphQL error shape too, with a code.
+    clientErrorHandler: answerClientError,
+    logger:
+      options.logLevel === false
+        ? false
+        : {
+            level: options.logLevel ?? 'info',
+            base: { app: options.app },
+            redact: ['req.headers.authorization', 'req.headers.cookie'],
+            ...(options.logDestination ? { stream: options.logDestination } : {}),
+          },
+    // Fastify stops reading a body past this and answers 413 without buffering the rest.
+    bodyLimit: limits.maxBodyBytes,
+    // Node checks the headers and request deadlines on an interval, not per request; they and
+    // the interval go to http.createServer, Fastify sets the rest on the server it creates.
+    requestTimeout: timeouts.requestMs,
+    keepAliveTimeout: timeouts.keepAliveMs,
+    connectionTimeout: timeouts.idleMs,
+    http: {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      connectionsCheckingInterval: timeouts.checkIntervalMs,
+    },
+    // Only these proxies' X-Forwarded-For is read; without any, request.ip is the socket's peer.
+    trustProxy: trustProxyOption(options.trustProxy ?? false),
+    return503OnClosing: true,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  registerHttpErrorHandler(app, { maxBodyBytes: limits.maxBodyBytes, exposeLimits });
+  if (options.corsOrigins && options.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: [...options.corsOrigins],
+      credentials: true,
+      methods: ['GET', 'POST'],
+      allowedHeaders: [
+        'content-type',
+        'authorization',
+        'apollo-require-preflight',
+        'x-apollo-operation-name',
+        'x-request-id',
+      ],
+      exposedHeaders: [
+        'x-request-id',
+        'retry-after',
+        'ratelimit-limit',
+        'ratelimit-remaining',
+        'ratelimit-reset',
+      ],
+      maxAge: 600,
+    });
+  }
+  return app;
+}

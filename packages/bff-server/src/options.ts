@@ -1,0 +1,111 @@
+import type { ApolloServer } from '@apollo/server';
+import type { PersistedManifest } from '@bff/persisted-operations';
+import type { RateLimitStats } from '@bff/rate-limit';
+import type { UpstreamGuard, UpstreamGuardOptions } from '@bff/resilience';
+import type { AppName, AppPolicy, BffContext } from '@bff/resolvers';
+import type { UpstreamCall } from '@bff/upstream-clients';
+import type { FastifyInstance } from 'fastify';
+import type { ConnectionTimeouts, TrustProxy } from './config.ts';
+import type { AppResolvers } from './schema.ts';
+
+export interface BffServerOptions {
+  app: AppName;
+  /** Folder of the app's own `.graphql` files. */
+  schemaDir: string;
+  resolvers: AppResolvers;
+  policy: AppPolicy;
+  port: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  identityUrl: string;
+  billingUrl: string;
+  /** Product gRPC `host:port`. */
+  productAddr: string;
+  /** @default `${identityUrl}/.well-known/jwks.json` */
+  jwksUrl?: string | undefined;
+  /** Required `iss` of access tokens. @default 'urn:bff:identity' */
+  tokenIssuer?: string;
+  /** Longest any upstream call may take, in ms. @default 2000 */
+  upstreamTimeoutMs?: number;
+  /** Production: introspection off, no stack traces, unexpected errors masked. */
+  production: boolean;
+  /** Serve GraphiQL at /graphiql. */
+  graphiql: boolean;
+  /** pino level, or false. @default 'info' */
+  logLevel?: string | false;
+  /** Where log lines go. @default standard output */
+  logDestination?: { write(line: string): void } | undefined;
+  /** Told about every upstream call (metrics; tests count calls with it). */
+  onUpstreamCall?: (call: UpstreamCall) => void;
+  /** Token verification tuning. */
+  auth?: {
+    /** Least time between JWKS refetches caused by unknown `kid`s, in ms. @default 30000 */
+    jwksCooldownMs?: number;
+    /**
+     * 'verify' (default): check every token against the JWKS. 'gateway': a gateway in front has
+     * verified it; read the claims only. Only for a BFF reachable solely through that gateway.
+     */
+    mode?: 'verify' | 'gateway';
+    /** How long fetched keys are trusted, in ms. @default 600000 */
+    jwksCacheMaxAgeMs?: number;
+    /** Leeway for `exp`/`nbf`, in seconds. @default 5 */
+    clockToleranceSeconds?: number;
+  };
+  /** Offer the cookie session (`login`/`logout` mutations keep the token in an HttpOnly cookie). @default false */
+  sessionCookie?: boolean;
+  /** Throttling. In memory (one replica) unless `redisUrl` is given. */
+  rateLimit?: {
+    /** Off only where a gateway in front throttles instead. @default true */
+    enabled?: boolean;
+    /** Shared Redis, so limits hold across replicas. */
+    redisUrl?: string | undefined;
+    /** Applied to every root field without its own `@rateLimit`. @default { max: 600, window: '1m' } */
+    defaults?: { max: number; window: string };
+    /** What a failing or slow Redis means. @default 'open' */
+    onStoreFailure?: 'open' | 'closed';
+    /** Longest one Redis check may take, in ms. @default 150 */
+    storeTimeoutMs?: number;
+    /** Distinguishes deployments sharing one Redis. @default 'bff' */
+    keyPrefix?: string;
+  };
+  /**
+   * Whose X-Forwarded-For gives the client address (and so the signed-out rate-limit bucket):
+   * false, a hop count (1: one ingress in front), or the proxies' addresses/CIDRs (a list or
+   * comma-separated). `true` believes every hop, letting any client choose its address.
+   * Checked at start (TypeError naming the value). @default false: X-Forwarded-For is ignored
+   */
+  trustProxy?: TrustProxy | undefined;
+  /** Deadlines for slow clients (headers 10 s, request 30 s, keep-alive 72 s). */
+  connectionTimeouts?: ConnectionTimeouts | undefined;
+  /**
+   * The app's trusted documents. They are served by hash; with `enforce` (production mobile)
+   * they are the only operations that run, and the cost limit does not apply to them.
+   * Without a manifest, automatic persisted queries are offered instead (web).
+   */
+  persistedOperations?: { manifest: PersistedManifest; enforce: boolean } | undefined;
+  /** Refuse app versions below `minimum` (sent in the `x-app-version` header) with UPGRADE_REQUIRED. */
+  appVersion?: { minimum: string; storeUrl: string } | undefined;
+  /** Browser origins allowed to call this app (CORS). None: no CORS headers at all. */
+  corsOrigins?: readonly string[] | undefined;
+  /** Retries and circuit breaking per upstream (see UpstreamGuardOptions). */
+  resilience?: Omit<UpstreamGuardOptions, 'service' | 'callTimeoutMs'> | undefined;
+  /** How long close() lets in-flight requests finish before cutting them, in ms. @default 10000 */
+  shutdownGraceMs?: number | undefined;
+  /** 'jit' compiles each operation once with graphql-jit (falling back to graphql-js per document). @default 'jit' */
+  executor?: 'jit' | 'graphql-js';
+}
+
+/** The web app's session cookie. `__Host-` pins it to this origin: Secure, Path=/, no Domain. */
+export const SESSION_COOKIE = '__Host-bff_session';
+
+export interface RunningBff {
+  url: string;
+  app: FastifyInstance;
+  apollo: ApolloServer<BffContext>;
+  /** Rate-limit counters: store failures, calls let through failing open, calls refused. */
+  rateLimitStats: RateLimitStats;
+  /** The upstream guards: breaker state and retry counters per service. */
+  guards: Record<'identity' | 'billing' | 'product', UpstreamGuard>;
+  /** Stops accepting requests, lets in-flight ones finish, then closes upstream pools. */
+  close(): Promise<void>;
+}
