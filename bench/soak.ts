@@ -11,6 +11,11 @@ export interface SoakOptions {
   concurrency?: number;
   /** Time between fault changes, in ms. @default 5000 */
   phaseMs?: number;
+  /**
+   * Keep going past `seconds` until this many requests were made (a loaded machine serves fewer
+   * in the same time), for at most ten times `seconds`. @default 0
+   */
+  minRequests?: number;
   /** Print progress. @default false */
   verbose?: boolean;
 }
@@ -98,6 +103,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const startRss = process.memoryUsage().rss;
   let peakRss = startRss;
   const deadline = Date.now() + options.seconds * 1000;
+  const hardDeadline = Date.now() + options.seconds * 10_000;
+  const minRequests = options.minRequests ?? 0;
+  const goOn = () => Date.now() < deadline || (requests < minRequests && Date.now() < hardDeadline);
 
   let phase = 0;
   const switchFaults = () => {
@@ -115,7 +123,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   }, 500);
 
   const worker = async (id: number) => {
-    for (let n = 0; Date.now() < deadline; n++) {
+    for (let n = 0; goOn(); n++) {
       // A purchase now and then: its own limit (20 a minute per viewer) refuses some, as it should.
       const purchase = n % 100 === 0;
       const body = purchase

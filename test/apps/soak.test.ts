@@ -5,13 +5,14 @@ import { describe, expect, it } from 'vitest';
 
 describe('mixed load with faults switched on and off (short soak)', () => {
   it('ends with zero hung requests and coded errors only', async () => {
-    const report = await runSoak({ seconds: 6, concurrency: 8, phaseMs: 1_500 });
+    // At least 6 s (four fault phases) and 120 requests, however slowly a busy machine serves.
+    const report = await runSoak({ seconds: 6, concurrency: 8, phaseMs: 1_500, minRequests: 120 });
     expect(report.hung).toBe(0);
-    expect(report.requests).toBeGreaterThan(100);
+    expect(report.requests).toBeGreaterThanOrEqual(120);
     expect(report.complete).toBeGreaterThan(0);
     expect(report.partial + report.refused).toBeGreaterThan(0); // the faults were felt
     expect(report.phases.length).toBeGreaterThanOrEqual(4);
     expect(report.codes.NETWORK ?? 0).toBe(0);
     expect(Object.keys(report.codes).every((code) => /^[A-Z_]+$/.test(code) && code !== 'NONE')).toBe(true);
-  }, 60_000);
+  }, 120_000);
 });
