@@ -177,7 +177,7 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
       pending = undefined;
       try {
         const hit = await withTimeout(
-          options.store.hit(keyOf(identity, call.limit), call.limit.windowMs, call.count),
+          options.store.hit(keyOf(identity, call.limit), call.limit.windowMs, call.count, call.limit.max),
           timeoutMs,
         );
         call.hit = hit;

@@ -18,13 +18,14 @@ const HIT_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
-local count = tonumber(ARGV[2])
+local count = math.min(tonumber(ARGV[2]), tonumber(ARGV[4]))
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local before = redis.call('ZCARD', KEYS[1])
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
 for i = 1, count do
   redis.call('ZADD', KEYS[1], now, ARGV[3] .. ':' .. i)
 end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[4]) + 1))
 redis.call('PEXPIRE', KEYS[1], window)
 return { before, oldest or -1, now }
 `;
@@ -34,6 +35,7 @@ type HitCommand = (
   windowMs: number,
   count: number,
   id: string,
+  max: number,
 ) => Promise<[number, number | string, number]>;
 
 export class RedisRateLimitStore implements RateLimitStore {
@@ -77,9 +79,9 @@ export class RedisRateLimitStore implements RateLimitStore {
     });
   }
 
-  async hit(key: string, windowMs: number, count: number): Promise<RateLimitHit> {
+  async hit(key: string, windowMs: number, count: number, max: number): Promise<RateLimitHit> {
     const command = (this.redis as unknown as { bffRateLimitHit: HitCommand }).bffRateLimitHit;
-    const [before, oldest, now] = await command.call(this.redis, key, windowMs, count, randomUUID());
+    const [before, oldest, now] = await command.call(this.redis, key, windowMs, count, randomUUID(), max);
     const oldestMs = Number(oldest);
     return { before: Number(before), oldest: oldestMs >= 0 ? oldestMs : undefined, now: Number(now) };
   }

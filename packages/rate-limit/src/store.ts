@@ -12,9 +12,14 @@ export interface RateLimitHit {
  * A sliding-window log. `hit` must be atomic: it drops calls older than the window, counts
  * what is left and records `count` new calls, with nothing able to interleave, so that a
  * limit holds exactly however many replicas share the store.
+ *
+ * Only the newest `max` calls of a key are kept: they are all a decision needs (`before`
+ * reaches `max` at most, and the oldest of them is the one whose expiry frees a place), and a
+ * client hammering past its limit, or sending a list of thousands of ids, must not grow the
+ * store with every refused call.
  */
 export interface RateLimitStore {
-  hit(key: string, windowMs: number, count: number): Promise<RateLimitHit>;
+  hit(key: string, windowMs: number, count: number, max: number): Promise<RateLimitHit>;
   close(): Promise<void>;
 }
 
@@ -31,7 +36,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
     this.sweeper.unref();
   }
 
-  async hit(key: string, windowMs: number, count: number): Promise<RateLimitHit> {
+  async hit(key: string, windowMs: number, count: number, max: number): Promise<RateLimitHit> {
     const now = Date.now();
     let log = this.logs.get(key);
     if (!log) {
@@ -44,7 +49,8 @@ export class MemoryRateLimitStore implements RateLimitStore {
     if (expired > 0) log.times.splice(0, expired);
     const before = log.times.length;
     const oldest = log.times[0];
-    for (let i = 0; i < count; i++) log.times.push(now);
+    for (let i = Math.min(count, max); i > 0; i--) log.times.push(now);
+    if (log.times.length > max) log.times.splice(0, log.times.length - max);
     return { before, oldest, now };
   }
 

@@ -159,9 +159,9 @@ describe('identity arguments normalised like Identity matches them', () => {
     const keys: string[] = [];
     const memory = new MemoryRateLimitStore();
     const spy: RateLimitStore = {
-      hit: (key, windowMs, count) => {
+      hit: (key, windowMs, count, max) => {
         keys.push(key);
-        return memory.hit(key, windowMs, count);
+        return memory.hit(key, windowMs, count, max);
       },
       close: () => memory.close(),
     };

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { BffContext } from '@bff/resolvers';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { graphql } from 'graphql';
@@ -6,6 +7,7 @@ import {
   createRateLimiting,
   MemoryRateLimitStore,
   type RateLimitStore,
+  RedisRateLimitStore,
   rateLimitDirectiveTypeDefs,
 } from '../src/index.ts';
 
@@ -79,10 +81,48 @@ describe('createRateLimiting', () => {
 describe('MemoryRateLimitStore', () => {
   it('records every call and reports the count before it', async () => {
     const store = new MemoryRateLimitStore();
-    expect((await store.hit('k', 1_000, 3)).before).toBe(0);
-    const next = await store.hit('k', 1_000, 1);
+    expect((await store.hit('k', 1_000, 3, 10)).before).toBe(0);
+    const next = await store.hit('k', 1_000, 1, 10);
     expect(next.before).toBe(3);
     expect(next.oldest).toBeLessThanOrEqual(next.now);
     await store.close();
+  });
+
+  it('keeps no more than max calls per key, however hard a client hammers past its limit', async () => {
+    const store = new MemoryRateLimitStore();
+    // 10,000 refused calls of 3,000 ids each: before stays at max, memory does not grow.
+    let last = await store.hit('k', 60_000, 3_000, 5);
+    for (let i = 0; i < 10_000; i++) last = await store.hit('k', 60_000, 3_000, 5);
+    expect(last.before).toBe(5);
+    const logs = (store as unknown as { logs: Map<string, { times: number[] }> }).logs;
+    expect(logs.get('k')?.times.length).toBe(5);
+    await store.close();
+  });
+});
+
+describe('RedisRateLimitStore', () => {
+  it('keeps no more than max calls per key in Redis', async (context) => {
+    const url = process.env.REDIS_URL;
+    if (!url) {
+      if (process.env.CI === 'true') throw new Error('REDIS_URL must be set under CI');
+      console.info('skipped: REDIS_URL is not set');
+      context.skip();
+      return;
+    }
+    const store = new RedisRateLimitStore({ url, timeoutMs: 2_000 });
+    await store.ready();
+    const key = `test:bounded:${randomUUID()}`;
+    let last = await store.hit(key, 60_000, 3_000, 5);
+    for (let i = 0; i < 200; i++) last = await store.hit(key, 60_000, 3_000, 5);
+    expect(last.before).toBe(5);
+    const { Redis } = await import('ioredis');
+    const redis = new Redis(url);
+    try {
+      expect(await redis.zcard(key)).toBe(5);
+      await redis.del(key);
+    } finally {
+      redis.disconnect();
+      await store.close();
+    }
   });
 });
