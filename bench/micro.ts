@@ -4,7 +4,10 @@
 //      writes), reading the same 10 KB page of invoices from a node:http server in a child
 //      process, 16 requests in flight;
 //   2. JSON.stringify (what Apollo Server writes responses with) against graphql-jit's compiled
-//      serializer for the same medium response.
+//      serializer for the same medium response;
+//   3. what the edge checks of issue 10 add to a request that carries variables: the nesting
+//      walk of `variables` and `extensions` (graphql-js coerces the variables again only when
+//      graphql-jit has refused them), against graphql-jit running the operation alone.
 // Each pair alternates for BENCH_MICRO_ROUNDS (5) rounds; the figure is CPU time per operation
 // in this process (the server's is not counted), the best round of each.
 import { fork } from 'node:child_process';
@@ -13,8 +16,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nestingExceeds } from '@bff/bff-server';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { parse } from 'graphql';
+import { getVariableValues, Kind, parse } from 'graphql';
 import { compileQuery, isCompiledQuery } from 'graphql-jit';
 import { Pool } from 'undici';
 import { invoicesByUser, users } from './fixtures.ts';
@@ -153,6 +157,44 @@ async function main() {
     'response serialization: medium without its DateTime (11 KB)',
     ['JSON.stringify', () => cpuPerOp(20_000, 1, () => JSON.stringify(result))],
     ['graphql-jit compiled', () => cpuPerOp(20_000, 1, () => compiled.stringify(result))],
+  );
+
+  // A request with variables, as the mobile Catalogue operation sends it.
+  const catalogue = parse(
+    'query Catalogue($first: Int, $after: String, $category: String, $search: String) { products(first: $first, after: $after, category: $category, search: $search) { totalCount } }',
+  );
+  const operation = catalogue.definitions[0];
+  if (operation?.kind !== Kind.OPERATION_DEFINITION) throw new Error('no operation');
+  const definitions = operation.variableDefinitions ?? [];
+  const variables = { first: 20, after: 'cHJvZHVjdDpwLTAwMjA', category: 'books', search: 'lamp' };
+  const extensions = { persistedQuery: { version: 1, sha256Hash: 'a'.repeat(64) } };
+  const compiledCatalogue = compileQuery(schema, catalogue);
+  if (!isCompiledQuery(compiledCatalogue)) throw new Error('Catalogue did not compile');
+  const jitOnly = () => compiledCatalogue.query(undefined, {}, variables);
+  await pair(
+    'edge checks of a request with 4 variables (issue 10)',
+    ['graphql-jit alone', () => cpuPerOp(50_000, 1, jitOnly)],
+    [
+      '+ nesting walk',
+      () =>
+        cpuPerOp(50_000, 1, () => {
+          if (nestingExceeds(variables, 32) || nestingExceeds(extensions, 32)) throw new Error('too deep');
+          return jitOnly();
+        }),
+    ],
+  );
+  // What a refused request costs on top: graphql-js's coercion, to answer with its errors.
+  await pair(
+    'a refused request: graphql-js coercion of 4 variables (issue 10)',
+    ['graphql-jit alone', () => cpuPerOp(50_000, 1, jitOnly)],
+    [
+      '+ graphql-js coercion',
+      () =>
+        cpuPerOp(50_000, 1, () => {
+          if (getVariableValues(schema, definitions, variables).errors) throw new Error('coercion failed');
+          return jitOnly();
+        }),
+    ],
   );
 
   await pool.close();

@@ -2,6 +2,7 @@
 // client's mistake is a 4xx with graphql-js's and Apollo's code, under graphql-jit as under
 // graphql-js, with no stack and nothing logged at error level.
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { BffErrorCode, SERVER_FAULT_CODES } from '@bff/error-codes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
@@ -201,4 +202,52 @@ describe('client mistakes are 4xx with graphql-js’s codes, under jit and graph
     expect(answer.status).toBe(400);
     for (const code of codes(answer.body)) expect(SERVER_FAULT_CODES.has(code as never)).toBe(false);
   });
+});
+
+/** Writes raw bytes to the app and reads what comes back until the server closes. */
+function raw(app: TestApp, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(app.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    let received = '';
+    socket.setTimeout(15_000, () => {
+      socket.destroy();
+      reject(new Error(`no answer to ${JSON.stringify(bytes.slice(0, 60))}`));
+    });
+    socket.on('data', (chunk) => {
+      received += chunk.toString('latin1');
+    });
+    socket.on('error', () => resolve(received));
+    socket.on('close', () => resolve(received));
+    socket.end(bytes);
+  });
+}
+
+describe('what Node’s parser refuses is answered in the coded shape too', () => {
+  const cases: [string, string, number][] = [
+    [
+      'a NUL in a header value',
+      'POST /graphql HTTP/1.1\r\nHost: x\r\nX-A: a\u0000b\r\nContent-Length: 0\r\n\r\n',
+      400,
+    ],
+    [
+      'a bare CR inside a header',
+      'POST /graphql HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n',
+      400,
+    ],
+    ['a request line that is not HTTP', 'HELLO\r\n\r\n', 400],
+    ['headers past 16 KB', `GET /graphql HTTP/1.1\r\nHost: x\r\nX-A: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+  ];
+  for (const [name, bytes, status] of cases) {
+    it(`answers ${name} with ${status} and a code`, async () => {
+      for (const app of [apps.jit, apps.prod] as TestApp[]) {
+        const answer = await raw(app, bytes);
+        expect(answer.startsWith(`HTTP/1.1 ${status} `), answer.slice(0, 200)).toBe(true);
+        const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
+          errors: { extensions: { code: string } }[];
+        };
+        expect(body.errors[0]?.extensions.code).toBe(BffErrorCode.BadRequest);
+      }
+    });
+  }
 });

@@ -39,12 +39,6 @@ export function jitGateway(schema: GraphQLSchema): GatewayInterface {
 
   const executor: GatewayExecutor = async (requestContext) => {
     const { document, operationName, request, context, operation } = requestContext;
-    // Variables are coerced by graphql-js first, so that a client's wrong variable gets exactly
-    // graphql-js's errors, which Apollo recognises and answers as BAD_USER_INPUT with a 400
-    // (graphql-jit's own coercion errors are shaped differently and would read as a server
-    // fault). graphql-jit coerces again, cheaply, from the values graphql-js accepted.
-    const coercionErrors = variableErrors(schema, operation, request.variables);
-    if (coercionErrors) return { errors: coercionErrors };
     const query = compile(document, operationName);
     const result: ExecutionResult = query
       ? ((await query.query(undefined, context, request.variables ?? {})) as ExecutionResult)
@@ -56,6 +50,14 @@ export function jitGateway(schema: GraphQLSchema): GatewayInterface {
           contextValue: context,
         });
     if (!result.errors?.length) return result;
+    if (query && !('data' in result)) {
+      // No data at all: graphql-jit refused the variables before running anything. The client
+      // gets graphql-js's own errors for them, which Apollo recognises and answers as
+      // BAD_USER_INPUT with a 400 (graphql-jit's are worded and shaped differently and would
+      // read as a server fault). Only refused requests pay for the second coercion.
+      const coercionErrors = variableErrors(schema, operation, request.variables);
+      if (coercionErrors) return { errors: coercionErrors };
+    }
     // graphql-jit's errors are not shaped the way Apollo's normalization expects: rebuild them
     // as GraphQLErrors, keeping the path, the locations and the original error.
     return {
