@@ -10,8 +10,8 @@ import { builtInNormalizers, type RateLimitKeyNormalizer } from './normalizers.t
 import type { RateLimitHit, RateLimitStore } from './store.ts';
 
 /**
- * SDL for the directives, for schemas that do not declare them already (the BFFs declare
- * `@rateLimit` in schema/graphql/base.graphql, the other two where they are used).
+ * SDL for the directives, for schemas that do not declare them already (the BFFs declare all
+ * three, with their documentation, in schema/graphql/base.graphql).
  */
 export const rateLimitDirectiveTypeDefs = /* GraphQL */ `
   "At most max calls per window (e.g. \\"1m\\") per viewer, or per client address when signed out."
