@@ -3,36 +3,82 @@ import {
   type DocumentNode,
   type ExecutionResult,
   execute,
+  type FragmentDefinitionNode,
   GraphQLError,
   type GraphQLSchema,
   getVariableValues,
+  Kind,
   type OperationDefinitionNode,
+  type SelectionSetNode,
 } from 'graphql';
 import { type CompiledQuery, compileQuery, isCompiledQuery } from 'graphql-jit';
+
+/** Compiled documents kept (least recently used first out). */
+const MAX_COMPILED_DOCUMENTS = 200;
+/**
+ * Field selections a document may expand to (fragments counted at every place they are spread)
+ * and still be compiled. graphql-jit expands every spread while compiling, without the
+ * de-duplication graphql-js's execution does, so a short document of fragments spreading each
+ * other would hold the process for minutes; above this it runs on graphql-js, which is linear.
+ * A document without repeated fragments expands to no more selections than it has tokens.
+ */
+const MAX_JIT_SELECTIONS = 5_000;
+
+/** Apollo's gateway interface, and what the compiled-document cache holds. */
+export interface JitGateway extends GatewayInterface {
+  /** Documents with compiled operations in the cache now. */
+  readonly compiledDocuments: number;
+}
+
+export interface JitGatewayOptions {
+  /** Compiled documents kept, least recently used dropped first. @default 200 */
+  maxCompiledDocuments?: number;
+  /** Largest expansion (selections, fragments counted per spread) compiled. @default 5000 */
+  maxSelections?: number;
+}
 
 /**
  * Serves a fixed schema through Apollo Server's gateway interface so that operations run on
  * graphql-jit: each document is compiled once (Apollo hands us the same parsed document for
- * the same query text), and a document that does not compile runs on graphql-js instead.
- * Plugins, validation and error formatting are Apollo's as before.
+ * the same query text) and kept in a bounded LRU (a compiled query is code and closures many
+ * times the document's size: keyed on Apollo's document lifetime alone, distinct documents
+ * grew the heap by ~150 KB each). A document that does not compile, or that expands past
+ * `maxSelections`, runs on graphql-js instead. Plugins, validation and error formatting are
+ * Apollo's as before.
  */
-export function jitGateway(schema: GraphQLSchema): GatewayInterface {
-  // Per document, per operation name. Weak, so documents Apollo evicts are freed with it.
-  const compiled = new WeakMap<DocumentNode, Map<string, CompiledQuery | null>>();
+export function jitGateway(schema: GraphQLSchema, options: JitGatewayOptions = {}): JitGateway {
+  const maxCompiled = options.maxCompiledDocuments ?? MAX_COMPILED_DOCUMENTS;
+  const maxSelections = options.maxSelections ?? MAX_JIT_SELECTIONS;
+  for (const [name, value] of [
+    ['maxCompiledDocuments', maxCompiled],
+    ['maxSelections', maxSelections],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new TypeError(`jitGateway: ${name} must be a positive whole number, received ${value}`);
+  }
+  // Per document, per operation name; a Map keeps insertion order, so its first key is the
+  // least recently used (a hit moves its document to the end).
+  const compiled = new Map<DocumentNode, Map<string, CompiledQuery | null>>();
 
   const compile = (document: DocumentNode, operationName: string | null): CompiledQuery | null => {
     let byName = compiled.get(document);
-    if (!byName) {
+    if (byName) {
+      compiled.delete(document);
+    } else {
       byName = new Map();
-      compiled.set(document, byName);
+      if (compiled.size >= maxCompiled) compiled.delete(compiled.keys().next().value as DocumentNode);
     }
+    compiled.set(document, byName);
     const key = operationName ?? '';
     if (!byName.has(key)) {
-      const result = compileQuery(schema, document, operationName ?? undefined, {
-        // Our custom scalars serialize themselves; keep graphql-js's exact semantics.
-        customJSONSerializer: false,
-      });
-      byName.set(key, isCompiledQuery(result) ? result : null);
+      const result =
+        expandedSelections(document, maxSelections) > maxSelections
+          ? null
+          : compileQuery(schema, document, operationName ?? undefined, {
+              // Our custom scalars serialize themselves; keep graphql-js's exact semantics.
+              customJSONSerializer: false,
+            });
+      byName.set(key, result && isCompiledQuery(result) ? result : null);
     }
     return byName.get(key) ?? null;
   };
@@ -76,6 +122,9 @@ export function jitGateway(schema: GraphQLSchema): GatewayInterface {
   };
 
   return {
+    get compiledDocuments() {
+      return compiled.size;
+    },
     async load() {
       return { executor };
     },
@@ -97,4 +146,46 @@ function variableErrors(
   if (!definitions?.length) return undefined;
   const coerced = getVariableValues(schema, definitions, inputs ?? {}, { maxErrors: 20 });
   return coerced.errors;
+}
+
+/**
+ * How many field selections the document's operations hold with every fragment spread expanded
+ * in place, counted in time linear in the document (each fragment's count is worked out once);
+ * past `cap` the exact number no longer matters and is not carried further.
+ */
+export function expandedSelections(document: DocumentNode, cap: number): number {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
+  // A fragment's count, or -1 while it is being counted (a cycle, refused by validation anyway).
+  const perFragment = new Map<string, number>();
+  const count = (selectionSet: SelectionSetNode): number => {
+    let total = 0;
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        total += 1 + (selection.selectionSet ? count(selection.selectionSet) : 0);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        total += count(selection.selectionSet);
+      } else {
+        const name = selection.name.value;
+        let known = perFragment.get(name);
+        if (known === undefined) {
+          const fragment = fragments.get(name);
+          perFragment.set(name, -1);
+          known = fragment ? count(fragment.selectionSet) : 0;
+          perFragment.set(name, known);
+        }
+        total += Math.max(0, known);
+      }
+      if (total > cap) return cap + 1;
+    }
+    return total;
+  };
+  let total = 0;
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.OPERATION_DEFINITION) total += count(definition.selectionSet);
+    if (total > cap) return cap + 1;
+  }
+  return total;
 }

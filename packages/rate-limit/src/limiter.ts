@@ -115,6 +115,7 @@ interface RequestState {
 }
 
 const RATE_LIMITED = BffErrorCode.RateLimited;
+const SCOPE_ORDER: Record<LimitScope, number> = { client: 0, account: 1, caller: 2 };
 
 export function createRateLimiting(options: RateLimitOptions): RateLimiting {
   if (!options.store || typeof options.store.hit !== 'function')
@@ -282,12 +283,16 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
               ? defaults
               : undefined;
           const credential = getDirective(schema, fieldConfig, 'credentialRateLimit')?.[0];
+          // Coarsest budget first (the client's, then the account's, then the caller's per
+          // identity arguments): a client already refused records nothing in the finer budgets,
+          // so it can neither grow the store with a key per email it tries nor spend the
+          // budgets of the accounts it names.
           const fieldLimits = [
             ...(limit ? [limit] : []),
             ...(credential
               ? parseCredentialLimits(where, credential, Object.keys(fieldConfig.args ?? {}))
               : []),
-          ];
+          ].sort((a, b) => SCOPE_ORDER[a.scope] - SCOPE_ORDER[b.scope]);
           // Each argument's normaliser, named once here: an unknown name fails at start-up.
           const keyNormalizers: [string, RateLimitKeyNormalizer][] = [];
           for (const [argName, argConfig] of Object.entries(fieldConfig.args ?? {})) {
@@ -310,7 +315,7 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
             async resolve(source, args, context, info) {
               const keyArgs = normalizeArgs(args, keyNormalizers);
               // In order, stopping at the first refusal: a call refused for one budget does not
-              // spend the others.
+              // spend the finer ones.
               for (const fieldLimit of fieldLimits)
                 await check(fieldLimit, source, args, keyArgs, context, info);
               return resolve(source, args, context, info);

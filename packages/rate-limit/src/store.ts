@@ -30,8 +30,20 @@ export interface RateLimitStore {
 export class MemoryRateLimitStore implements RateLimitStore {
   private readonly logs = new Map<string, { times: number[]; windowMs: number }>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly maxKeys: number;
 
-  constructor(sweepIntervalMs = 10_000) {
+  /**
+   * @param sweepIntervalMs how often expired keys are dropped. @default 10000
+   * @param maxKeys keys held at most: past it the expired ones go at once, then the oldest, so
+   *   that a flood of distinct clients or accounts cannot take the process's memory (each key
+   *   holds at most `max` times). @default 100000
+   */
+  constructor(sweepIntervalMs = 10_000, maxKeys = 100_000) {
+    if (!Number.isSafeInteger(maxKeys) || maxKeys < 1)
+      throw new TypeError(
+        `MemoryRateLimitStore: maxKeys must be a positive whole number, received ${maxKeys}`,
+      );
+    this.maxKeys = maxKeys;
     this.sweeper = setInterval(() => this.sweep(), sweepIntervalMs);
     this.sweeper.unref();
   }
@@ -40,6 +52,7 @@ export class MemoryRateLimitStore implements RateLimitStore {
     const now = Date.now();
     let log = this.logs.get(key);
     if (!log) {
+      if (this.logs.size >= this.maxKeys) this.makeRoom();
       log = { times: [], windowMs };
       this.logs.set(key, log);
     }
@@ -57,6 +70,14 @@ export class MemoryRateLimitStore implements RateLimitStore {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     this.logs.clear();
+  }
+
+  /** Drops expired keys; when none has expired, the key created longest ago (Map order). */
+  private makeRoom() {
+    this.sweep();
+    if (this.logs.size < this.maxKeys) return;
+    const oldest = this.logs.keys().next();
+    if (!oldest.done) this.logs.delete(oldest.value);
   }
 
   private sweep() {

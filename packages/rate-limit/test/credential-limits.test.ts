@@ -178,6 +178,32 @@ describe('identity arguments normalised like Identity matches them', () => {
   });
 });
 
+describe('a client past its sign-in budget', () => {
+  it('records nothing per email: it cannot grow the store or spend the accounts it names', async () => {
+    const keys = new Set<string>();
+    const memory = new MemoryRateLimitStore();
+    const spy: RateLimitStore = {
+      hit: (key, windowMs, count, max) => {
+        keys.add(key);
+        return memory.hit(key, windowMs, count, max);
+      },
+      close: () => memory.close(),
+    };
+    const login = limitedLogin(
+      spy,
+      '@rateLimit(max: 5, identityArgs: ["email"]) @credentialRateLimit(accountArgs: ["email"], perClientMax: 3)',
+    );
+    for (let i = 0; i < 3; i++) expect(refused(await login(`user${i}@example.com`))).toBe(false);
+    const before = keys.size;
+    for (let i = 3; i < 203; i++) expect(refused(await login(`user${i}@example.com`))).toBe(true);
+    // Only the client's own key was consulted for the 200 refused attempts.
+    expect(keys.size).toBe(before);
+    // And an account it named while refused keeps its whole budget for another client.
+    expect(refused(await login('user100@example.com', '203.0.113.9'))).toBe(false);
+    await memory.close();
+  });
+});
+
 describe('@credentialRateLimit', () => {
   it('limits one account across every client address (credential stuffing)', async () => {
     const login = limitedLogin(

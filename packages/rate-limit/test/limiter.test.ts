@@ -100,6 +100,20 @@ describe('MemoryRateLimitStore', () => {
   });
 });
 
+describe('MemoryRateLimitStore under a flood of distinct keys', () => {
+  it('holds at most maxKeys keys, dropping the oldest, and keeps counting the newest', async () => {
+    const store = new MemoryRateLimitStore(60_000, 1_000);
+    for (let i = 0; i < 20_000; i++) await store.hit(`client-${i}`, 60_000, 1, 5);
+    const logs = (store as unknown as { logs: Map<string, unknown> }).logs;
+    expect(logs.size).toBe(1_000);
+    expect(logs.has('client-19999')).toBe(true);
+    expect(logs.has('client-0')).toBe(false);
+    expect((await store.hit('client-19999', 60_000, 1, 5)).before).toBe(1);
+    expect(() => new MemoryRateLimitStore(1_000, 0)).toThrow(/maxKeys.*received 0/);
+    await store.close();
+  });
+});
+
 describe('RedisRateLimitStore', () => {
   it('keeps no more than max calls per key in Redis', async (context) => {
     const url = process.env.REDIS_URL;

@@ -1,0 +1,94 @@
+// The graphql-jit gateway in process (Apollo's executeOperation): a fragment tower under a
+// field runs on graphql-js instead of freezing the compiler, the compiled-document cache is
+// bounded, and a refused variable gets graphql-js's BAD_USER_INPUT.
+import { ApolloServer } from '@apollo/server';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import { parse } from 'graphql';
+import { describe, expect, it } from 'vitest';
+import { expandedSelections, jitGateway } from '../src/jit-executor.ts';
+
+const schema = makeExecutableSchema({
+  typeDefs: `type Query { viewer: User product(id: ID!): Product }
+             type User { id: ID! name: String! }
+             type Product { id: ID! name: String! }`,
+  resolvers: {
+    Query: {
+      viewer: () => ({ id: 'u1', name: 'Ada' }),
+      product: (_: unknown, { id }: { id: string }) => ({ id, name: `Product ${id}` }),
+    },
+  },
+});
+
+/** `levels` fragments on User, each spreading the next `spreads` times, under `viewer`. */
+function towerUnderField(levels: number, spreads = 4): string {
+  let source = '{ viewer { ...F0 } }';
+  for (let i = 0; i < levels; i++) {
+    source += ` fragment F${i} on User { ${i + 1 < levels ? `...F${i + 1} `.repeat(spreads) : 'id'} }`;
+  }
+  return source;
+}
+
+async function serverWith(gateway: ReturnType<typeof jitGateway>) {
+  const server = new ApolloServer({ gateway });
+  await server.start();
+  return server;
+}
+
+describe('expandedSelections', () => {
+  it('counts each spread in place, in linear time, and stops counting past the cap', () => {
+    expect(expandedSelections(parse('{ viewer { id name } }'), 100)).toBe(3);
+    expect(expandedSelections(parse(towerUnderField(3, 2)), 100)).toBe(1 + 4);
+    // 4^39 copies of `id`: counted at once, reported as past the cap.
+    expect(expandedSelections(parse(towerUnderField(40)), 5_000)).toBe(5_001);
+  });
+});
+
+describe('jitGateway', () => {
+  it('runs a fragment tower under a field on graphql-js, with the same answer', async () => {
+    // 4^19 spreads of `id`: graphql-jit would expand every one while compiling.
+    const server = await serverWith(jitGateway(schema));
+    try {
+      const response = await server.executeOperation({ query: towerUnderField(20) });
+      expect(response.body.kind === 'single' && response.body.singleResult).toMatchObject({
+        data: { viewer: { id: 'u1' } },
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('keeps at most maxCompiledDocuments compiled, however many distinct documents arrive', async () => {
+    const gateway = jitGateway(schema, { maxCompiledDocuments: 10 });
+    const server = await serverWith(gateway);
+    try {
+      for (let i = 0; i < 100; i++) {
+        const response = await server.executeOperation({
+          query: `{ a${i}: product(id: "p-${i}") { id name } }`,
+        });
+        expect(response.body.kind === 'single' && response.body.singleResult.data).toEqual({
+          [`a${i}`]: { id: `p-${i}`, name: `Product p-${i}` },
+        });
+      }
+      expect(gateway.compiledDocuments).toBe(10);
+    } finally {
+      await server.stop();
+    }
+    expect(() => jitGateway(schema, { maxCompiledDocuments: 0 })).toThrow(/maxCompiledDocuments.*received 0/);
+  });
+
+  it('answers a variable graphql-jit refuses with graphql-js’s BAD_USER_INPUT', async () => {
+    const server = await serverWith(jitGateway(schema));
+    try {
+      const response = await server.executeOperation({
+        query: 'query($id: ID!) { product(id: $id) { id } }',
+        variables: { id: { not: 'an id' } },
+      });
+      expect(response.http.status).toBe(400);
+      const result = response.body.kind === 'single' ? response.body.singleResult : undefined;
+      expect(result?.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+      expect(result?.errors?.[0]?.message).toMatch(/^Variable "\$id" got invalid value/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
