@@ -345,7 +345,7 @@ describe('errors in production', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const dir = await mkdtemp(join(tmpdir(), 'bff-schema-'));
-    await writeFile(join(dir, 'boom.graphql'), 'extend type Query { boom: String }');
+    await writeFile(join(dir, 'boom.graphql'), 'extend type Query { boom: String @public }');
     const bff = await startBff({
       app: 'web',
       schemaDir: dir,

@@ -11,6 +11,8 @@ import {
 
 /** SDL for the directives, for schemas that do not declare them already. */
 export const authDirectiveTypeDefs = /* GraphQL */ `
+  "Anyone, signed in or not, may call this field."
+  directive @public on FIELD_DEFINITION
   "Only a signed-in viewer may read this field (or every field of this type)."
   directive @auth on OBJECT | FIELD_DEFINITION
   "Only a viewer holding this role may read this field (or every field of this type)."
@@ -59,6 +61,29 @@ function readRequirement(
   return signedIn ? { signedIn, role } : undefined;
 }
 
+/**
+ * Refuses a schema in which a root field (of Query, Mutation or Subscription) does not say who
+ * may call it: each must carry `@public`, `@auth` or `@hasRole`, or sit on a root type that
+ * carries `@auth` or `@hasRole`. Without this, a new root field that forgot `@auth` would be
+ * silently public. A field that is both `@public` and restricted is refused too: which one the
+ * author meant cannot be told. Throws one Error naming every such field.
+ */
+export function assertRootFieldsDeclareAccess(schema: GraphQLSchema): void {
+  const problems: string[] = [];
+  for (const root of [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]) {
+    if (!root) continue;
+    for (const field of Object.values(root.getFields())) {
+      const restricted = readRequirement(schema, root, field) !== undefined;
+      const isPublic = Boolean(getDirective(schema, field, 'public')?.[0]);
+      if (!restricted && !isPublic)
+        problems.push(`${root.name}.${field.name} must declare @public or @auth (or @hasRole)`);
+      else if (restricted && isPublic)
+        problems.push(`${root.name}.${field.name} declares @public but is restricted by @auth or @hasRole`);
+    }
+  }
+  if (problems.length > 0) throw new Error(problems.join('; '));
+}
+
 export function unauthenticated(status?: number): GraphQLError {
   return new GraphQLError('You must be signed in', {
     extensions: { code: BffErrorCode.Unauthenticated, ...(status ? { http: { status } } : {}) },
@@ -74,7 +99,8 @@ export function forbidden(role: string, status?: number): GraphQLError {
 /**
  * Wraps every field that carries `@auth` or `@hasRole` (or whose type does) so that it
  * refuses, with UNAUTHENTICATED or FORBIDDEN, a request without the right viewer. Fields
- * without them are untouched and public.
+ * without them are untouched and public; a root field must say so with `@public` (see
+ * assertRootFieldsDeclareAccess, run by the BFF's schema build).
  */
 export function applyAuthDirectives(schema: GraphQLSchema): GraphQLSchema {
   return mapSchema(schema, {

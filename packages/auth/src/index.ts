@@ -1,11 +1,12 @@
 /**
  * Authentication and authorization for the BFFs: bearer (and, on web, cookie) JWTs verified
- * against Identity's JWKS, the viewer put on the context, and `@auth` / `@hasRole` enforced.
+ * against Identity's JWKS, the viewer put on the context, `@auth` / `@hasRole` enforced, and
+ * every root field made to declare `@public` or one of them.
  *
  * Every export here is public API of `@bff/auth`.
  */
 
-export { applyAuthDirectives, authDirectiveTypeDefs } from './directives.ts';
+export { applyAuthDirectives, assertRootFieldsDeclareAccess, authDirectiveTypeDefs } from './directives.ts';
 export type { AuthPluginOptions } from './plugin.ts';
 export { createAuthPlugin } from './plugin.ts';
 export type { JwtVerifier, JwtVerifierOptions, TokenRejection } from './verifier.ts';

@@ -35,6 +35,30 @@ const DEFAULT_QUERY = `# Sign in with the Identity service and add the token und
 }
 `;
 
+/**
+ * Whether the Accept header asks for a page rather than a GraphQL response: `text/html` listed
+ * with a weight above every JSON type's (a browser's address bar sends `text/html,…,*\/*;q=0.8`;
+ * clients send a JSON type, `*\/*` or nothing, and wildcards never count as asking for HTML).
+ */
+export function prefersHtml(accept: string | undefined): boolean {
+  if (!accept) return false;
+  let html = 0;
+  let json = 0;
+  for (const part of accept.split(',')) {
+    const [type = '', ...params] = part.split(';').map((piece) => piece.trim().toLowerCase());
+    const weight = params.find((param) => param.startsWith('q='));
+    const q = weight === undefined ? 1 : Number(weight.slice(2));
+    if (!Number.isFinite(q)) continue;
+    if (type === 'text/html') html = Math.max(html, q);
+    else if (type === 'application/json' || type === 'application/graphql-response+json')
+      json = Math.max(json, q);
+  }
+  return html > 0 && html > json;
+}
+
+/** The GraphQL-over-HTTP GET parameters: a request with any of them is a client's, not a browser's visit. */
+const GRAPHQL_PARAMETERS = ['query', 'extensions', 'operationName', 'variables'];
+
 function escapeAttribute(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
@@ -42,8 +66,18 @@ function escapeAttribute(value: string): string {
 /**
  * GraphiQL at `/graphiql`, every asset served from this process (React and GraphiQL's UMD
  * builds from node_modules): no CDN, so it works offline and behind strict egress rules.
+ * A browser that opens `graphqlPath` itself (GET, asking for HTML, no GraphQL parameters) is
+ * redirected there, since that is where people look for it; clients' GETs are untouched.
  */
-export function registerGraphiql(app: FastifyInstance, title: string): void {
+export function registerGraphiql(app: FastifyInstance, title: string, graphqlPath = '/graphql'): void {
+  // onRequest: before the request guards and Apollo, which would answer the visit with a 400.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'GET' || request.routeOptions.url !== graphqlPath) return;
+    if (!prefersHtml(request.headers.accept)) return;
+    const params = request.query as Record<string, unknown> | null | undefined;
+    if (params && GRAPHQL_PARAMETERS.some((name) => params[name] !== undefined)) return;
+    return reply.code(302).header('location', '/graphiql').header('cache-control', 'no-store').send();
+  });
   const assets = new Map<string, Asset>([
     ['react.js', { body: packageFile('react', 'umd/react.production.min.js'), type: 'text/javascript' }],
     [

@@ -1,5 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { assertRootFieldsDeclareAccess } from '@bff/auth';
+import { assertCostCoversListArguments } from '@bff/operation-limits';
 import { baseResolvers } from '@bff/resolvers';
 import { baseSchemaPath } from '@bff/schema';
 import { makeExecutableSchema } from '@graphql-tools/schema';
@@ -11,6 +13,10 @@ export type AppResolvers = Record<string, unknown>;
 /**
  * The base SDL plus every `.graphql` file in `appSchemaDir`, with the base resolvers and the
  * app's, merged. An app adds a field by adding SDL and a resolver in its own folder.
+ *
+ * Refuses (throws, so the app does not start) a schema that would fail open: a root field that
+ * does not declare `@public`, `@auth` or `@hasRole`, or a list field sized by an argument the
+ * cost limit does not read (see `@listSize`).
  */
 export function buildBffSchema(
   appSchemaDir: string,
@@ -26,5 +32,14 @@ export function buildBffSchema(
     resolvers: [baseResolvers, appResolvers] as never,
     inheritResolversFromInterfaces: true,
   });
+  for (const check of [assertRootFieldsDeclareAccess, assertCostCoversListArguments]) {
+    try {
+      check(schema);
+    } catch (error) {
+      throw new Error(`The schema in ${appSchemaDir} is refused: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
   return transforms.reduce((current, transform) => transform(current), schema);
 }

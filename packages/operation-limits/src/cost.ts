@@ -17,8 +17,7 @@ import {
   type ValueNode,
 } from 'graphql';
 import { LIMIT_CODE, type OperationLimits } from './limits.ts';
-
-const SIZE_ARGUMENTS = ['first', 'last', 'ids'];
+import { listSizeOf, SIZE_ARGUMENTS } from './list-size.ts';
 
 export interface CostPluginOptions {
   limits: OperationLimits;
@@ -78,6 +77,7 @@ export function createCostPlugin(options: CostPluginOptions): ApolloServerPlugin
 /**
  * Every object or list field costs 1 × the product of the list sizes above it. A field with a
  * `first`/`last`/`ids` argument sets the size of the list below it (`edges` of a connection);
+ * a field with `@listSize` is sized by its `slicingArguments` instead, else its `assumedSize`;
  * other lists count as `defaultListSize`. Fragments count at every place they are spread.
  *
  * Linear in the document: a fragment spread many times (or spreading others many times) is
@@ -110,6 +110,23 @@ export function operationCost(
       if (Array.isArray(value)) return value.length;
     }
     return undefined;
+  };
+
+  // The size a field announces: the largest of its slicing arguments given (`@listSize`'s, else
+  // first/last/ids), else `@listSize`'s assumedSize, else undefined (the default applies).
+  const sizeOfField = (
+    node: FieldNode,
+    field: GraphQLField<unknown, unknown> | undefined,
+  ): number | undefined => {
+    const listSize = field ? listSizeOf(schema, field) : undefined;
+    const slicing = listSize?.slicingArguments ?? SIZE_ARGUMENTS;
+    let size: number | undefined;
+    for (const argument of node.arguments ?? []) {
+      if (!slicing.includes(argument.name.value)) continue;
+      const given = sizeOf(argument.value);
+      if (given !== undefined) size = Math.max(size ?? given, given);
+    }
+    return size ?? listSize?.assumedSize;
   };
 
   // Fragment summaries by fragment name and the type it is read on; `null` marks a fragment
@@ -154,7 +171,7 @@ export function operationCost(
     const type = field ? getNullableType(field.type) : undefined;
     const named = field ? getNamedType(field.type) : undefined;
     const children = summarise(node.selectionSet, isObjectType(named) ? named : undefined);
-    const size = sizeOf(node.arguments?.find((a) => SIZE_ARGUMENTS.includes(a.name.value))?.value);
+    const size = sizeOfField(node, field);
     if (type && isListType(type)) {
       // Resolves once per item: the size announced above, else its own size argument, else the
       // default. Its children see no announced size.

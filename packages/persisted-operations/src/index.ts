@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
-import { Kind, parse } from 'graphql';
+import { type GraphQLSchema, Kind, parse, validate } from 'graphql';
 
 /** Apollo's persisted query manifest format, so client tooling can read it as it is. */
 export interface PersistedManifest {
@@ -46,6 +46,33 @@ export async function buildManifest(dir: string): Promise<PersistedManifest> {
     operations.push({ id: documentHash(body), name, type: operation.operation, body });
   }
   return { format: 'apollo-persisted-query-manifest', version: 1, operations };
+}
+
+/** An operation of a manifest that the schema no longer (or never did) accept. */
+export interface InvalidOperation {
+  /** The operation's name, as in the manifest. */
+  name: string;
+  /** graphql-js's validation messages, e.g. `Cannot query field "summary" on type "Product".` */
+  messages: string[];
+}
+
+/**
+ * Validates every operation of `manifest` against `schema` with graphql-js's standard rules, so
+ * a document the server would refuse is caught before it ships (or before the schema drops what
+ * a shipped document asks for). Returns the failing operations in manifest order; empty when all pass.
+ */
+export function validateManifest(manifest: PersistedManifest, schema: GraphQLSchema): InvalidOperation[] {
+  const invalid: InvalidOperation[] = [];
+  for (const operation of manifest.operations) {
+    let messages: string[];
+    try {
+      messages = validate(schema, parse(operation.body)).map((error) => error.message);
+    } catch (error) {
+      messages = [error instanceof Error ? error.message : String(error)];
+    }
+    if (messages.length > 0) invalid.push({ name: operation.name, messages });
+  }
+  return invalid;
 }
 
 export async function writeManifest(manifest: PersistedManifest, file: string): Promise<void> {
