@@ -2,7 +2,8 @@
 import { fileURLToPath } from 'node:url';
 import { type BffServerOptions, type RunningBff, startBff } from '@bff/bff-server';
 import { loadManifest } from '@bff/persisted-operations';
-import { type AppPolicy, closestImage, type ProductParent, summarize } from '@bff/resolvers';
+import { type AppPolicy, closestImage, summarize } from '@bff/resolvers';
+import type { Density, Resolvers } from './generated/resolvers-types.ts';
 
 export const androidPolicy: AppPolicy = Object.freeze({
   products: { default: 16, max: 40 },
@@ -22,18 +23,33 @@ export const androidPolicy: AppPolicy = Object.freeze({
 });
 
 /** Pixels per dp for each density bucket. */
-const DENSITY_SCALE = { MDPI: 1, HDPI: 1.5, XHDPI: 2, XXHDPI: 3, XXXHDPI: 4 } as const;
+const DENSITY_SCALE: Readonly<Record<Density, number>> = {
+  MDPI: 1,
+  HDPI: 1.5,
+  XHDPI: 2,
+  XXHDPI: 3,
+  XXXHDPI: 4,
+};
+/**
+ * The SDL's default density, also used for an explicit `density: null`: graphql-js passes that
+ * through, and an unknown scale would pick the widest (1920 px) image.
+ */
+const DEFAULT_DENSITY: Density = 'XHDPI';
 /** Thumbnail size in dp. */
 const THUMBNAIL_DP = 120;
 
-export function androidResolvers(appLinkBase: string) {
+/** The Android fields of `Product`, typed by the generated resolver types of the Android schema (`pnpm codegen`). */
+export function androidResolvers(appLinkBase: string): Resolvers {
   const base = appLinkBase.replace(/\/+$/, '');
   return {
     Product: {
-      thumbnailUrl: (product: ProductParent, args: { density: keyof typeof DENSITY_SCALE }) =>
-        closestImage(product.images, Math.round(THUMBNAIL_DP * DENSITY_SCALE[args.density])),
-      deepLink: (product: ProductParent) => `${base}/app/p/${encodeURIComponent(product.id)}`,
-      summary: (product: ProductParent) => summarize(product.description, 140),
+      thumbnailUrl: (product, args) =>
+        closestImage(
+          product.images,
+          Math.round(THUMBNAIL_DP * DENSITY_SCALE[args.density ?? DEFAULT_DENSITY]),
+        ),
+      deepLink: (product) => `${base}/app/p/${encodeURIComponent(product.id)}`,
+      summary: (product) => summarize(product.description, 140),
     },
   };
 }

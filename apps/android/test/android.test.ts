@@ -31,6 +31,12 @@ describe('Android BFF: its own fields', () => {
     expect(bad.body.errors?.[0]?.extensions?.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
+  it('treats an explicit density: null as the default XHDPI, not as the widest image', async () => {
+    const response = await app.graphql('{ product(id: "p-0005") { thumbnailUrl(density: null) } }');
+    expect(response.body.errors).toBeUndefined();
+    expect(response.body.data.product.thumbnailUrl).toMatch(/\/w320\.jpg$/);
+  });
+
   it('links with an app link and summarises in at most 140 characters', async () => {
     const response = await app.graphql('{ product(id: "p-0005") { deepLink summary } }');
     expect(response.body.data.product.deepLink).toBe('https://shop.example.com/app/p/p-0005');

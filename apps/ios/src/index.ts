@@ -2,7 +2,8 @@
 import { fileURLToPath } from 'node:url';
 import { type BffServerOptions, type RunningBff, startBff } from '@bff/bff-server';
 import { loadManifest } from '@bff/persisted-operations';
-import { type AppPolicy, closestImage, type ProductParent, summarize, userInput } from '@bff/resolvers';
+import { type AppPolicy, closestImage, summarize, userInput } from '@bff/resolvers';
+import type { Resolvers } from './generated/resolvers-types.ts';
 
 export const iosPolicy: AppPolicy = Object.freeze({
   products: { default: 12, max: 30 },
@@ -23,18 +24,22 @@ export const iosPolicy: AppPolicy = Object.freeze({
 
 /** Thumbnail size in points; multiplied by the screen scale to get pixels. */
 const THUMBNAIL_POINTS = 120;
+/** The SDL's default scale, also used for an explicit `scale: null` (graphql-js passes that through). */
+const DEFAULT_SCALE = 2;
 
-export function iosResolvers(universalLinkBase: string) {
+/** The iOS fields of `Product`, typed by the generated resolver types of the iOS schema (`pnpm codegen`). */
+export function iosResolvers(universalLinkBase: string): Resolvers {
   const base = universalLinkBase.replace(/\/+$/, '');
   return {
     Product: {
-      thumbnailUrl: (product: ProductParent, args: { scale: number }) => {
-        if (![1, 2, 3].includes(args.scale))
-          throw userInput('scale', `scale must be 1, 2 or 3, received ${args.scale}`);
-        return closestImage(product.images, THUMBNAIL_POINTS * args.scale);
+      thumbnailUrl: (product, args) => {
+        const scale = args.scale ?? DEFAULT_SCALE;
+        if (![1, 2, 3].includes(scale))
+          throw userInput('scale', `scale must be 1, 2 or 3, received ${scale}`);
+        return closestImage(product.images, THUMBNAIL_POINTS * scale);
       },
-      deepLink: (product: ProductParent) => `${base}/p/${encodeURIComponent(product.id)}`,
-      summary: (product: ProductParent) => summarize(product.description, 140),
+      deepLink: (product) => `${base}/p/${encodeURIComponent(product.id)}`,
+      summary: (product) => summarize(product.description, 140),
     },
   };
 }

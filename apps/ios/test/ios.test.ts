@@ -30,6 +30,12 @@ describe('iOS BFF: its own fields', () => {
     expect(bad.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'scale' });
   });
 
+  it('treats an explicit scale: null as the default @2x', async () => {
+    const response = await app.graphql('{ product(id: "p-0005") { thumbnailUrl(scale: null) } }');
+    expect(response.body.errors).toBeUndefined();
+    expect(response.body.data.product.thumbnailUrl).toMatch(/\/w320\.jpg$/);
+  });
+
   it('links with a universal link and summarises in at most 140 characters on a word boundary', async () => {
     const response = await app.graphql('{ product(id: "p-0005") { id deepLink summary } }');
     const product = { ...response.body.data.product, description: demoProducts()[4]?.description as string };

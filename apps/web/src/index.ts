@@ -1,8 +1,9 @@
 /** The web BFF: the base contract plus full descriptions and every image width. */
 import { fileURLToPath } from 'node:url';
 import { type BffServerOptions, type RunningBff, startBff } from '@bff/bff-server';
-import { type AppPolicy, type BffContext, input } from '@bff/resolvers';
+import { type AppPolicy, input, type Viewer } from '@bff/resolvers';
 import { decodeJwt } from 'jose';
+import type { Resolvers } from './generated/resolvers-types.ts';
 
 /** The web client shows the longest lists. */
 export const webPolicy: AppPolicy = Object.freeze({
@@ -26,16 +27,16 @@ export const webPolicy: AppPolicy = Object.freeze({
  * `description` and `images` are properties of the catalogue record, so the default resolvers
  * serve them. `login` and `logout` manage the cookie session.
  */
-export const webResolvers = {
+export const webResolvers: Resolvers = {
   Mutation: {
-    login: async (_: unknown, args: { email: string; password: string }, context: BffContext) => {
+    login: async (_, args, context) => {
       input.email(args.email, 'email');
       input.password(args.password, 'password');
       const { accessToken, expiresIn } = await context.commands.login({ ...args, audience: 'web' });
       context.session?.start(accessToken, expiresIn);
       // The token came straight from Identity over our own connection: its claims can be read as they are.
       const claims = decodeJwt(accessToken);
-      const viewer = {
+      const viewer: Viewer = {
         id: String(claims.sub),
         roles: Array.isArray(claims.roles) ? claims.roles.map(String) : [],
         email: typeof claims.email === 'string' ? claims.email : undefined,
@@ -47,7 +48,7 @@ export const webResolvers = {
         expiresAt: new Date(((claims.exp as number | undefined) ?? Date.now() / 1000 + expiresIn) * 1000),
       };
     },
-    logout: (_: unknown, __: unknown, context: BffContext) => {
+    logout: (_, __, context) => {
       context.session?.end();
       return true;
     },

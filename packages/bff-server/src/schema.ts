@@ -2,13 +2,19 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertRootFieldsDeclareAccess } from '@bff/auth';
 import { assertCostCoversListArguments } from '@bff/operation-limits';
-import { baseResolvers } from '@bff/resolvers';
+import { type BffContext, baseResolvers } from '@bff/resolvers';
 import { baseSchemaPath } from '@bff/schema';
-import { makeExecutableSchema } from '@graphql-tools/schema';
+import { type IExecutableSchemaDefinition, makeExecutableSchema } from '@graphql-tools/schema';
 import type { GraphQLSchema } from 'graphql';
 
-/** An app's resolvers: type name to field name to resolver (or a scalar/enum definition). */
-export type AppResolvers = Record<string, unknown>;
+/**
+ * An app's resolvers: type name to field name to resolver (or a scalar/enum definition), run
+ * with a `BffContext`. Apps type theirs with the `Resolvers` generated from their SDL (codegen.ts).
+ */
+export type AppResolvers = Exclude<
+  NonNullable<IExecutableSchemaDefinition<BffContext>['resolvers']>,
+  unknown[]
+>;
 
 /**
  * The base SDL plus every `.graphql` file in `appSchemaDir`, with the base resolvers and the
@@ -29,7 +35,7 @@ export function buildBffSchema(
     .map((name) => readFileSync(join(appSchemaDir, name), 'utf8'));
   const schema = makeExecutableSchema({
     typeDefs: [readFileSync(baseSchemaPath, 'utf8'), ...appFiles],
-    resolvers: [baseResolvers, appResolvers] as never,
+    resolvers: [baseResolvers, appResolvers],
     inheritResolversFromInterfaces: true,
   });
   for (const check of [assertRootFieldsDeclareAccess, assertCostCoversListArguments]) {

@@ -1,13 +1,9 @@
 import { BffErrorCode } from '@bff/error-codes';
-import {
-  type BillingInvoice,
-  type BillingInvoiceLine,
-  BillingRejection,
-  type ProductRecord,
-} from '@bff/upstream-clients';
+import { BillingRejection, type ProductRecord } from '@bff/upstream-clients';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import type { BffContext, Viewer } from './context.ts';
 import { requireViewer, userInput } from './errors.ts';
+import type { Resolvers } from './generated/base-types.ts';
 import { input } from './input.ts';
 import { money } from './money.ts';
 import { pageSize, productCursor, productIdFromCursor } from './pagination.ts';
@@ -45,17 +41,19 @@ async function loadUser(viewer: Viewer, context: BffContext) {
   return user;
 }
 
-/** Resolvers for the base SDL (`schema/graphql/base.graphql`), shared by every app. */
-export const baseResolvers = {
+/**
+ * Resolvers for the base SDL (`schema/graphql/base.graphql`), shared by every app. Typed by the
+ * generated `Resolvers` (`pnpm codegen`): arguments, parents and return types come from the SDL.
+ */
+export const baseResolvers: Resolvers = {
   DateTime,
   Query: {
-    viewer: (_: unknown, __: unknown, context: BffContext) => context.viewer,
-    product: (_: unknown, args: { id: string }, context: BffContext) =>
-      context.loaders.product.load(input.productId(args.id, 'id')),
+    viewer: (_, __, context) => context.viewer,
+    product: (_, args, context) => context.loaders.product.load(input.productId(args.id, 'id')),
     // One malformed id fails the whole field (null, one BAD_USER_INPUT naming `ids`): it is an
     // argument error, like a list too long, and the client's list is what needs fixing. An id
     // that is well-formed but names no product is still just a null in its place.
-    productsByIds: async (_: unknown, args: { ids: string[] }, context: BffContext) => {
+    productsByIds: async (_, args, context) => {
       if (args.ids.length > 100) throw userInput('ids', `at most 100 ids, received ${args.ids.length}`);
       for (const id of args.ids) input.productId(id, 'ids');
       return context.loaders.product.loadMany(args.ids).then((results) =>
@@ -65,16 +63,7 @@ export const baseResolvers = {
         }),
       );
     },
-    products: async (
-      _: unknown,
-      args: {
-        first?: number | null;
-        after?: string | null;
-        category?: string | null;
-        search?: string | null;
-      },
-      context: BffContext,
-    ) => {
+    products: async (_, args, context) => {
       const first = pageSize(args.first, context.policy.products);
       if (args.search) input.searchText(args.search, 'search');
       if (args.category) input.category(args.category, 'category');
@@ -93,11 +82,7 @@ export const baseResolvers = {
     },
   },
   Mutation: {
-    purchase: async (
-      _: unknown,
-      args: { input: { productId: string; quantity: number; idempotencyKey: string } },
-      context: BffContext,
-    ) => {
+    purchase: async (_, args, context) => {
       const viewer = requireViewer(context);
       const { productId, quantity, idempotencyKey } = args.input;
       if (quantity < 1 || quantity > 1_000)
@@ -112,7 +97,7 @@ export const baseResolvers = {
       });
       return { invoice };
     },
-    payInvoice: async (_: unknown, args: { id: string }, context: BffContext) => {
+    payInvoice: async (_, args, context) => {
       const viewer = requireViewer(context);
       const invoice = await context.loaders.invoice.load(input.invoiceId(args.id, 'id'));
       // Someone else's invoice is reported exactly like a missing one: existence is not revealed.
@@ -123,17 +108,10 @@ export const baseResolvers = {
     },
   },
   User: {
-    email: async (viewer: Viewer, _: unknown, context: BffContext) =>
-      viewer.email ?? (await loadUser(viewer, context)).email,
-    name: async (viewer: Viewer, _: unknown, context: BffContext) =>
-      viewer.name ?? (await loadUser(viewer, context)).name,
-    avatarUrl: async (viewer: Viewer, _: unknown, context: BffContext) =>
-      (await loadUser(viewer, context)).avatarUrl,
-    invoices: async (
-      viewer: Viewer,
-      args: { first?: number | null; after?: string | null },
-      context: BffContext,
-    ) => {
+    email: async (viewer, _, context) => viewer.email ?? (await loadUser(viewer, context)).email,
+    name: async (viewer, _, context) => viewer.name ?? (await loadUser(viewer, context)).name,
+    avatarUrl: async (viewer, _, context) => (await loadUser(viewer, context)).avatarUrl,
+    invoices: async (viewer, args, context) => {
       const first = pageSize(args.first, context.policy.invoices);
       const after = args.after ? input.invoiceCursor(args.after, 'after') : undefined;
       const page = await context.loaders.invoicePage
@@ -151,21 +129,16 @@ export const baseResolvers = {
     },
   },
   Invoice: {
-    total: (invoice: BillingInvoice, _: unknown, context: BffContext) =>
-      money(invoice.totalMinor, invoice.currency, context.locale),
+    total: (invoice, _, context) => money(invoice.totalMinor, invoice.currency, context.locale),
   },
   InvoiceLine: {
-    product: (line: BillingInvoiceLine, _: unknown, context: BffContext) =>
-      context.loaders.product.load(line.productId),
-    unitPrice: (line: BillingInvoiceLine, _: unknown, context: BffContext) =>
-      money(line.unitPriceMinor, line.currency, context.locale),
-    amount: (line: BillingInvoiceLine, _: unknown, context: BffContext) =>
-      money(line.amountMinor, line.currency, context.locale),
+    product: (line, _, context) => context.loaders.product.load(line.productId),
+    unitPrice: (line, _, context) => money(line.unitPriceMinor, line.currency, context.locale),
+    amount: (line, _, context) => money(line.amountMinor, line.currency, context.locale),
   },
   Product: {
-    price: (product: ProductRecord, _: unknown, context: BffContext) =>
-      money(product.price.amountMinor, product.price.currency, context.locale),
-    inStock: (product: ProductRecord) => product.inventory > 0,
+    price: (product, _, context) => money(product.price.amountMinor, product.price.currency, context.locale),
+    inStock: (product) => product.inventory > 0,
   },
   // Money has no resolvers: `money()` values carry `formatted` as a getter (see money.ts).
 };

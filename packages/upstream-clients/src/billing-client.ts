@@ -1,28 +1,24 @@
+import type {
+  BillingErrorBody,
+  BillingInvoice as ContractInvoice,
+  BillingInvoicePage as ContractInvoicePage,
+  InvoiceResponse,
+  InvoicesResponse,
+  PurchaseRequest,
+} from '@bff/contracts';
 import { UpstreamError, UpstreamErrorCode } from './errors.ts';
 import { type CallOptions, type RestClientOptions, RestTransport, unexpected } from './rest.ts';
 
-export interface BillingInvoiceLine {
-  productId: string;
-  quantity: number;
-  unitPriceMinor: number;
-  amountMinor: number;
-  currency: string;
-}
+export type { BillingInvoiceLine } from '@bff/contracts';
 
-export interface BillingInvoice {
-  id: string;
-  userId: string;
-  status: 'OPEN' | 'PAID' | 'VOID';
-  currency: string;
-  totalMinor: number;
-  issuedAt: string;
-  paidAt: string | null;
-  lines: BillingInvoiceLine[];
-}
+/**
+ * An invoice as the client hands it out: Billing's contract type without `accountId`, which
+ * nothing past the client reads (and the bench's fake Billing does not send).
+ */
+export type BillingInvoice = Omit<ContractInvoice, 'accountId'>;
 
-export interface BillingInvoicePage {
+export interface BillingInvoicePage extends Omit<ContractInvoicePage, 'invoices'> {
   invoices: (BillingInvoice & { cursor: string })[];
-  pageInfo: { hasNextPage: boolean; endCursor: string | null };
 }
 
 /** A refusal from Billing that the caller should pass on to its client in its own terms. */
@@ -57,7 +53,7 @@ export interface BillingClient {
   close(): Promise<void>;
 }
 
-type ErrorBody = { error?: { code?: string; message?: string } };
+type ErrorBody = BillingErrorBody;
 
 function rejection(status: number, body: unknown): BillingRejection {
   const error = (body as ErrorBody).error;
@@ -73,7 +69,7 @@ export function createBillingClient(options: RestClientOptions): BillingClient {
   return {
     async getInvoices(ids, callOptions) {
       if (ids.length === 0) return [];
-      const response = await rest.request<{ invoices: BillingInvoice[] }>(
+      const response = await rest.request<InvoicesResponse>(
         'GET',
         `/v1/invoices?ids=${ids.map(encodeURIComponent).join(',')}`,
         { ...callOptions, operation: 'GET /v1/invoices?ids', batchSize: ids.length },
@@ -93,11 +89,15 @@ export function createBillingClient(options: RestClientOptions): BillingClient {
       return response.body;
     },
     async purchase(input, callOptions) {
-      const response = await rest.request<{ invoice: BillingInvoice }>('POST', '/v1/purchases', {
+      const response = await rest.request<InvoiceResponse>('POST', '/v1/purchases', {
         ...callOptions,
         operation: 'POST /v1/purchases',
         headers: { 'idempotency-key': input.idempotencyKey },
-        body: { userId: input.userId, productId: input.productId, quantity: input.quantity },
+        body: {
+          userId: input.userId,
+          productId: input.productId,
+          quantity: input.quantity,
+        } satisfies PurchaseRequest,
       });
       if (response.status === 201 || response.status === 200) {
         return { invoice: response.body.invoice, replayed: false };
@@ -112,7 +112,7 @@ export function createBillingClient(options: RestClientOptions): BillingClient {
       throw rejection(response.status, response.body);
     },
     async payInvoice(id, callOptions) {
-      const response = await rest.request<{ invoice: BillingInvoice }>(
+      const response = await rest.request<InvoiceResponse>(
         'POST',
         `/v1/invoices/${encodeURIComponent(id)}/pay`,
         {

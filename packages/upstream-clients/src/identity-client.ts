@@ -1,13 +1,7 @@
+import type { IdentityUser, TokenRequest, TokenResponse, UsersResponse } from '@bff/contracts';
 import { type CallOptions, type RestClientOptions, RestTransport, unexpected } from './rest.ts';
 
-export interface IdentityUser {
-  id: string;
-  email: string;
-  name: string;
-  avatarUrl: string | null;
-  roles: string[];
-  createdAt: string;
-}
+export type { IdentityUser } from '@bff/contracts';
 
 /** Identity refused the credentials. */
 export class InvalidCredentialsError extends Error {
@@ -17,7 +11,9 @@ export class InvalidCredentialsError extends Error {
 export interface IdentityClient {
   /** An access token for `audience`; InvalidCredentialsError for a wrong email or password. Never retried. */
   issueToken(
-    credentials: { email: string; password: string; audience: string },
+    // The audience stays a string here: callers pass what their client claimed, and Identity's
+    // refusal (400) of one it does not issue for is an InvalidCredentialsError.
+    credentials: Omit<TokenRequest, 'audience'> & { audience: string },
     options?: CallOptions,
   ): Promise<{ accessToken: string; expiresIn: number }>;
   /** Known users in request order; unknown ids are left out. At most 100 ids. */
@@ -31,7 +27,7 @@ export function createIdentityClient(options: RestClientOptions): IdentityClient
   const rest = new RestTransport('identity', options);
   return {
     async issueToken(credentials, callOptions) {
-      const response = await rest.request<{ access_token: string; expires_in: number }>('POST', '/v1/token', {
+      const response = await rest.request<TokenResponse>('POST', '/v1/token', {
         ...callOptions,
         operation: 'POST /v1/token',
         body: credentials,
@@ -44,7 +40,7 @@ export function createIdentityClient(options: RestClientOptions): IdentityClient
     async getUsers(ids, callOptions) {
       if (ids.length === 0) return [];
       const query = ids.map(encodeURIComponent).join(',');
-      const response = await rest.request<{ users: IdentityUser[] }>('GET', `/v1/users?ids=${query}`, {
+      const response = await rest.request<UsersResponse>('GET', `/v1/users?ids=${query}`, {
         ...callOptions,
         operation: 'GET /v1/users',
         batchSize: ids.length,

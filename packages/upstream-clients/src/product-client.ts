@@ -1,25 +1,27 @@
-import { loadProductService } from '@bff/schema';
+import {
+  type GetProductsResponse__Output,
+  type ListProductsRequest,
+  type ListProductsResponse__Output,
+  loadProductService,
+  type Money__Output,
+  type PricedProduct,
+  type Product__Output,
+} from '@bff/schema';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { type CallGuard, UpstreamError, UpstreamErrorCode } from './errors.ts';
 import type { CallOptions, UpstreamCall } from './rest.ts';
 
-export interface ProductRecord {
-  id: string;
-  sku: string;
-  name: string;
-  description: string;
-  category: string;
-  price: { amountMinor: number; currency: string };
-  images: { width: number; url: string }[];
-  inventory: number;
-}
+/**
+ * A product as the client hands it out: the `bff.product.v1.Product` proto-loader decodes (types
+ * generated from schema/product/v1/product.proto), its price always set.
+ */
+export type ProductRecord = PricedProduct;
 
-export interface ProductPage {
+/** A page of `ListProducts`: the decoded response, its products as records. */
+export interface ProductPage extends Omit<ListProductsResponse__Output, 'products'> {
   products: ProductRecord[];
-  nextPageToken: string;
-  totalSize: number;
 }
 
 export interface ProductClientOptions {
@@ -38,15 +40,8 @@ export interface ProductClient {
   getProducts(ids: readonly string[], options?: CallOptions): Promise<ProductRecord[]>;
   /** The product, or null when the id is unknown. */
   getProduct(id: string, options?: CallOptions): Promise<ProductRecord | null>;
-  listProducts(
-    request: { pageSize?: number; pageToken?: string; afterId?: string; category?: string; query?: string },
-    options?: CallOptions,
-  ): Promise<ProductPage>;
-  updatePrice(
-    id: string,
-    price: { amountMinor: number; currency: string },
-    options?: CallOptions,
-  ): Promise<ProductRecord>;
+  listProducts(request: ListProductsRequest, options?: CallOptions): Promise<ProductPage>;
+  updatePrice(id: string, price: Money__Output, options?: CallOptions): Promise<ProductRecord>;
   /** Whether the standard health service says SERVING. */
   ready(options?: CallOptions): Promise<boolean>;
   /** Closes the channel. */
@@ -164,7 +159,7 @@ export function createProductClient(options: ProductClientOptions): ProductClien
     async getProducts(ids, callOptions) {
       if (ids.length === 0) return [];
       try {
-        const response = await call<{ products: ProductRecord[] }>('getProducts', { ids }, callOptions, {
+        const response = await call<GetProductsResponse__Output>('getProducts', { ids }, callOptions, {
           idempotent: true,
           batchSize: ids.length,
         });
@@ -175,7 +170,7 @@ export function createProductClient(options: ProductClientOptions): ProductClien
     },
     async getProduct(id, callOptions) {
       try {
-        return normalize(await call<ProductRecord>('getProduct', { id }, callOptions));
+        return normalize(await call<Product__Output>('getProduct', { id }, callOptions));
       } catch (error) {
         if ((error as grpc.ServiceError).code === grpc.status.NOT_FOUND) return null;
         throw toUpstreamError(error, 'GetProduct');
@@ -183,7 +178,7 @@ export function createProductClient(options: ProductClientOptions): ProductClien
     },
     async listProducts(request, callOptions) {
       try {
-        const response = await call<ProductPage>('listProducts', request, callOptions);
+        const response = await call<ListProductsResponse__Output>('listProducts', request, callOptions);
         return { ...response, products: response.products.map(normalize) };
       } catch (error) {
         throw toUpstreamError(error, 'ListProducts');
@@ -192,7 +187,7 @@ export function createProductClient(options: ProductClientOptions): ProductClien
     async updatePrice(id, price, callOptions) {
       try {
         return normalize(
-          await call<ProductRecord>('updatePrice', { id, price }, callOptions, { idempotent: false }),
+          await call<Product__Output>('updatePrice', { id, price }, callOptions, { idempotent: false }),
         );
       } catch (error) {
         throw toUpstreamError(error, 'UpdatePrice');
@@ -237,9 +232,11 @@ function loadHealthService(): grpc.ServiceClientConstructor {
  * is rather than copied (a copy per product was a tenth of what a product read allocated); only
  * an absent price, which proto3 leaves null, gets a value.
  */
-function normalize(p: ProductRecord): ProductRecord {
-  if (!p.price) p.price = { amountMinor: 0, currency: '' };
-  return p;
+function normalize(p: Product__Output): ProductRecord {
+  p.price ??= { amountMinor: 0, currency: '' };
+  // The assignment above is what makes the price present; TypeScript does not carry that
+  // narrowing from the property to the object.
+  return p as ProductRecord;
 }
 
 function toUpstreamError(error: unknown, method: string, signal?: AbortSignal): UpstreamError {

@@ -1,36 +1,20 @@
 import { randomUUID } from 'node:crypto';
+import type {
+  BillingAccount,
+  BillingInvoice,
+  BillingInvoiceLine,
+  BillingInvoicePage,
+  BillingInvoiceStatus,
+} from '@bff/contracts';
 import type { Database, Queryable } from '@bff/db';
 import type { DemoInvoice } from '@bff/demo-data';
 import { enqueueEvent } from '@bff/events';
 
-export type InvoiceStatus = 'OPEN' | 'PAID' | 'VOID';
-
-export interface InvoiceLine {
-  productId: string;
-  quantity: number;
-  unitPriceMinor: number;
-  amountMinor: number;
-  currency: string;
-}
-
-export interface Invoice {
-  id: string;
-  userId: string;
-  accountId: string;
-  status: InvoiceStatus;
-  currency: string;
-  totalMinor: number;
-  issuedAt: string;
-  paidAt: string | null;
-  lines: InvoiceLine[];
-}
-
-export interface Account {
-  id: string;
-  userId: string;
-  currency: string;
-  createdAt: string;
-}
+// The records this store returns are what Billing answers: their types are the REST contract's.
+export type InvoiceStatus = BillingInvoiceStatus;
+export type InvoiceLine = BillingInvoiceLine;
+export type Invoice = BillingInvoice;
+export type Account = BillingAccount;
 
 interface InvoiceRow {
   id: string;
@@ -128,10 +112,7 @@ export class BillingStore {
     userId: string,
     first: number,
     after: string | undefined,
-  ): Promise<{
-    invoices: (Invoice & { cursor: string })[];
-    pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  }> {
+  ): Promise<BillingInvoicePage> {
     if (!isUuid(userId)) return { invoices: [], pageInfo: { hasNextPage: false, endCursor: null } };
     const params: unknown[] = [userId, first + 1];
     let seek = '';

@@ -1,15 +1,26 @@
+import {
+  type AccountsQuery,
+  type AccountsResponse,
+  accountsQuerySchema,
+  BILLING_MAX_BATCH,
+  type InvoiceParams,
+  type InvoiceResponse,
+  type InvoicesQuery,
+  invoiceParamsSchema,
+  invoicesQuerySchema,
+  type PurchaseRequest,
+  purchaseRequestSchema,
+} from '@bff/contracts';
 import { ErrorCode, HttpError } from '@bff/http-service';
 import { type ProductClient, UpstreamError } from '@bff/upstream-clients';
 import type { FastifyInstance } from 'fastify';
 import { type IdempotencyKeys, requestHash } from './idempotency.ts';
 import { BadCursorError, type BillingStore, isUuid } from './invoices.ts';
 
-const MAX_BATCH = 100;
+const MAX_BATCH = BILLING_MAX_BATCH;
 const MAX_PAGE = 100;
 const DEFAULT_PAGE = 20;
 const MAX_TOTAL_MINOR = 2_147_483_647;
-/** No C0/C1 controls or DEL: PostgreSQL refuses a NUL in text, which would surface as a 500. */
-const NO_CONTROLS = '^[^\\u0000-\\u001f\\u007f-\\u009f]*$';
 
 export interface BillingRouteOptions {
   store: BillingStore;
@@ -36,22 +47,9 @@ const idList = (raw: string, name: string): string[] => {
 export function billingRoutes(app: FastifyInstance, options: BillingRouteOptions) {
   const { store } = options;
 
-  app.get<{ Querystring: { userId?: string; ids?: string; first?: string; after?: string } }>(
+  app.get<{ Querystring: InvoicesQuery }>(
     '/v1/invoices',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            userId: { type: 'string', maxLength: 64 },
-            ids: { type: 'string', minLength: 1, maxLength: 4_000 },
-            first: { type: 'string', pattern: '^[0-9]{1,4}$' },
-            after: { type: 'string', maxLength: 200, pattern: '^[A-Za-z0-9_-]*$' },
-          },
-        },
-      },
-    },
+    { schema: { querystring: invoicesQuerySchema } },
     async (request) => {
       const { userId, ids, first, after } = request.query;
       if ((userId === undefined) === (ids === undefined)) {
@@ -85,42 +83,17 @@ export function billingRoutes(app: FastifyInstance, options: BillingRouteOptions
     },
   );
 
-  app.get<{ Querystring: { userIds: string } }>(
+  app.get<{ Querystring: AccountsQuery; Reply: AccountsResponse }>(
     '/v1/accounts',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          required: ['userIds'],
-          additionalProperties: false,
-          properties: { userIds: { type: 'string', minLength: 1, maxLength: 4_000 } },
-        },
-      },
-    },
+    { schema: { querystring: accountsQuerySchema } },
     async (request) => ({
       accounts: await store.accountsByUserIds(idList(request.query.userIds, 'userIds')),
     }),
   );
 
-  app.post<{
-    Body: { userId: string; productId: string; quantity: number };
-    Headers: { 'idempotency-key'?: string };
-  }>(
+  app.post<{ Body: PurchaseRequest; Headers: { 'idempotency-key'?: string } }>(
     '/v1/purchases',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['userId', 'productId', 'quantity'],
-          additionalProperties: false,
-          properties: {
-            userId: { type: 'string', maxLength: 64 },
-            productId: { type: 'string', minLength: 1, maxLength: 64, pattern: NO_CONTROLS },
-            quantity: { type: 'integer', minimum: 1, maximum: 1_000 },
-          },
-        },
-      },
-    },
+    { schema: { body: purchaseRequestSchema } },
     async (request, reply) => {
       const key = request.headers['idempotency-key'];
       if (key === undefined || key === '') {
@@ -188,9 +161,9 @@ export function billingRoutes(app: FastifyInstance, options: BillingRouteOptions
     },
   );
 
-  app.post<{ Params: { id: string } }>(
+  app.post<{ Params: InvoiceParams; Reply: InvoiceResponse }>(
     '/v1/invoices/:id/pay',
-    { schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } } } },
+    { schema: { params: invoiceParamsSchema } },
     async (request) => {
       const paid = await store.pay(request.params.id);
       if (!paid) throw new HttpError(404, ErrorCode.NotFound, 'Invoice not found');

@@ -1,4 +1,19 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import {
+  IDENTITY_AUDIENCES,
+  IDENTITY_MAX_BATCH,
+  type IdentityUser,
+  type RegisterUserRequest,
+  registerUserRequestSchema,
+  type TokenRequest,
+  type TokenResponse,
+  tokenRequestSchema,
+  type UserParams,
+  type UsersQuery,
+  type UsersResponse,
+  userParamsSchema,
+  usersQuerySchema,
+} from '@bff/contracts';
 import { ErrorCode, HttpError } from '@bff/http-service';
 import type { FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
@@ -6,8 +21,8 @@ import { type KeyRing, SIGNING_ALG } from './keys.ts';
 import { decoyHash, verifyPassword } from './passwords.ts';
 import { EmailTakenError, type UserStore } from './users.ts';
 
-export const AUDIENCES = ['web', 'ios', 'android'] as const;
-const MAX_BATCH = 100;
+export const AUDIENCES = IDENTITY_AUDIENCES;
+const MAX_BATCH = IDENTITY_MAX_BATCH;
 
 export interface IdentityRouteOptions {
   users: UserStore;
@@ -22,38 +37,12 @@ export interface IdentityRouteOptions {
   onEvent: () => void;
 }
 
-/** No C0/C1 controls or DEL: PostgreSQL refuses a NUL in text, which would surface as a 500. */
-const NO_CONTROLS = '^[^\\u0000-\\u001f\\u007f-\\u009f]*$';
-
-const email = {
-  type: 'string',
-  minLength: 3,
-  maxLength: 254,
-  // \s does not cover NUL or the other controls that are not whitespace.
-  pattern:
-    '^[^\\s@\\u0000-\\u001f\\u007f-\\u009f]+@[^\\s@\\u0000-\\u001f\\u007f-\\u009f]+\\.[^\\s@\\u0000-\\u001f\\u007f-\\u009f]+$',
-} as const;
-
 export function identityRoutes(app: FastifyInstance, options: IdentityRouteOptions) {
   const { users, keys } = options;
 
-  app.post<{ Body: { email: string; password: string; audience: (typeof AUDIENCES)[number] } }>(
+  app.post<{ Body: TokenRequest; Reply: TokenResponse }>(
     '/v1/token',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['email', 'password', 'audience'],
-          additionalProperties: false,
-          properties: {
-            // Any text may be tried (a wrong one is a 401), but not what the lookup cannot hold.
-            email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROLS },
-            password: { type: 'string', minLength: 1, maxLength: 128 },
-            audience: { type: 'string', enum: [...AUDIENCES] },
-          },
-        },
-      },
-    },
+    { schema: { body: tokenRequestSchema } },
     async (request) => {
       const { email: address, password, audience } = request.body;
       const user = await users.forLogin(address);
@@ -93,9 +82,9 @@ export function identityRoutes(app: FastifyInstance, options: IdentityRouteOptio
     return rotated;
   });
 
-  app.get<{ Params: { id: string } }>(
+  app.get<{ Params: UserParams; Reply: IdentityUser }>(
     '/v1/users/:id',
-    { schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } } } } },
+    { schema: { params: userParamsSchema } },
     async (request) => {
       const [user] = await users.byIds([request.params.id]);
       if (!user) throw new HttpError(404, ErrorCode.NotFound, 'User not found');
@@ -103,17 +92,9 @@ export function identityRoutes(app: FastifyInstance, options: IdentityRouteOptio
     },
   );
 
-  app.get<{ Querystring: { ids: string } }>(
+  app.get<{ Querystring: UsersQuery; Reply: UsersResponse }>(
     '/v1/users',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          required: ['ids'],
-          properties: { ids: { type: 'string', minLength: 1, maxLength: 4_000 } },
-        },
-      },
-    },
+    { schema: { querystring: usersQuerySchema } },
     async (request) => {
       const ids = request.query.ids.split(',').filter(Boolean);
       if (ids.length > MAX_BATCH) {
@@ -127,27 +108,9 @@ export function identityRoutes(app: FastifyInstance, options: IdentityRouteOptio
     },
   );
 
-  app.post<{ Body: { email: string; password: string; name: string; avatarUrl?: string } }>(
+  app.post<{ Body: RegisterUserRequest }>(
     '/v1/users',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          required: ['email', 'password', 'name'],
-          additionalProperties: false,
-          properties: {
-            email,
-            password: { type: 'string', minLength: 8, maxLength: 128 },
-            name: { type: 'string', minLength: 1, maxLength: 100, pattern: NO_CONTROLS },
-            avatarUrl: {
-              type: 'string',
-              maxLength: 2_000,
-              pattern: '^https://[^\\u0000-\\u0020\\u007f-\\u009f]*$',
-            },
-          },
-        },
-      },
-    },
+    { schema: { body: registerUserRequestSchema } },
     async (request, reply) => {
       try {
         const user = await users.register({ ...request.body, name: request.body.name.trim() });

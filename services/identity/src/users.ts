@@ -1,17 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import type { IdentityUser } from '@bff/contracts';
 import { type Database, isUniqueViolation, type Queryable } from '@bff/db';
 import type { DemoUser } from '@bff/demo-data';
 import { enqueueEvent } from '@bff/events';
 import { hashPassword } from './passwords.ts';
 
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-  avatarUrl: string | null;
-  roles: string[];
-  createdAt: string;
-}
+/** A user as Identity answers it: the REST contract's type. */
+export type User = IdentityUser;
 
 interface UserRow {
   id: string;

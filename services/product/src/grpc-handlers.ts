@@ -1,3 +1,4 @@
+import type { ProductServiceHandlers } from '@bff/schema';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Product, ProductStore } from './store.ts';
@@ -82,22 +83,18 @@ function unary<Req, Res>(log: Logger, method: string, fn: (request: Req) => Prom
   };
 }
 
-interface ListRequest {
-  pageSize: number;
-  pageToken: string;
-  afterId: string;
-  category: string;
-  query: string;
-}
-
-/** The ProductService implementation: validation and mapping; the SQL is in the store. */
+/**
+ * The ProductService implementation: validation and mapping; the SQL is in the store. Requests
+ * are typed as proto-loader decodes them and responses as the contract accepts them (types
+ * generated from product.proto).
+ */
 export function productHandlers(
   store: ProductStore,
   log: Logger,
   onEvent: () => void,
-): grpc.UntypedServiceImplementation {
+): ProductServiceHandlers {
   return {
-    GetProducts: unary(log, 'GetProducts', async (request: { ids: string[] }) => {
+    GetProducts: unary(log, 'GetProducts', async (request) => {
       const ids = request.ids;
       if (ids.length > MAX_BATCH) throw invalid(`ids: at most ${MAX_BATCH} per call, received ${ids.length}`);
       for (const id of ids) checkId(id, 'ids');
@@ -113,14 +110,14 @@ export function productHandlers(
       }
       return { products };
     }),
-    GetProduct: unary(log, 'GetProduct', async (request: { id: string }) => {
+    GetProduct: unary(log, 'GetProduct', async (request) => {
       if (!request.id) throw invalid('id is required');
       checkId(request.id, 'id');
       const product = (await store.byIds([request.id])).get(request.id);
       if (!product) throw new StatusError(grpc.status.NOT_FOUND, `product ${request.id} not found`);
       return product;
     }),
-    ListProducts: unary(log, 'ListProducts', async (request: ListRequest) => {
+    ListProducts: unary(log, 'ListProducts', async (request) => {
       const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
       if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
         throw invalid(`page_size must be between 1 and ${MAX_PAGE_SIZE}, received ${request.pageSize}`);
@@ -143,33 +140,29 @@ export function productHandlers(
         totalSize: page.total,
       };
     }),
-    UpdatePrice: unary(
-      log,
-      'UpdatePrice',
-      async (request: { id: string; price: { amountMinor: number; currency: string } | null }) => {
-        if (!request.id) throw invalid('id is required');
-        checkId(request.id, 'id');
-        const price = request.price;
-        if (!price) throw invalid('price is required');
-        if (
-          !Number.isSafeInteger(price.amountMinor) ||
-          price.amountMinor < 0 ||
-          price.amountMinor > 2_147_483_647
-        ) {
-          throw invalid(
-            `price.amount_minor must be a whole number from 0 to 2147483647, received ${price.amountMinor}`,
-          );
-        }
-        if (!CURRENCY.test(price.currency)) {
-          throw invalid(
-            `price.currency must be an ISO 4217 code such as USD, received ${JSON.stringify(price.currency)}`,
-          );
-        }
-        const product = await store.updatePrice(request.id, price);
-        if (!product) throw new StatusError(grpc.status.NOT_FOUND, `product ${request.id} not found`);
-        onEvent();
-        return product;
-      },
-    ),
+    UpdatePrice: unary(log, 'UpdatePrice', async (request) => {
+      if (!request.id) throw invalid('id is required');
+      checkId(request.id, 'id');
+      const price = request.price;
+      if (!price) throw invalid('price is required');
+      if (
+        !Number.isSafeInteger(price.amountMinor) ||
+        price.amountMinor < 0 ||
+        price.amountMinor > 2_147_483_647
+      ) {
+        throw invalid(
+          `price.amount_minor must be a whole number from 0 to 2147483647, received ${price.amountMinor}`,
+        );
+      }
+      if (!CURRENCY.test(price.currency)) {
+        throw invalid(
+          `price.currency must be an ISO 4217 code such as USD, received ${JSON.stringify(price.currency)}`,
+        );
+      }
+      const product = await store.updatePrice(request.id, price);
+      if (!product) throw new StatusError(grpc.status.NOT_FOUND, `product ${request.id} not found`);
+      onEvent();
+      return product;
+    }),
   };
 }

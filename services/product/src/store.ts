@@ -1,16 +1,9 @@
 import type { Database, Queryable } from '@bff/db';
 import { enqueueEvent } from '@bff/events';
+import type { Image__Output, Money__Output, PricedProduct } from '@bff/schema';
 
-export interface Product {
-  id: string;
-  sku: string;
-  name: string;
-  description: string;
-  category: string;
-  price: { amountMinor: number; currency: string };
-  images: { width: number; url: string }[];
-  inventory: number;
-}
+/** A catalogue product: the contract's message (types generated from product.proto), price set. */
+export type Product = PricedProduct;
 
 interface ProductRow {
   id: string;
@@ -20,7 +13,7 @@ interface ProductRow {
   category: string;
   price_minor: number;
   currency: string;
-  images: { width: number; url: string }[];
+  images: Image__Output[];
   inventory: number;
 }
 
@@ -95,7 +88,7 @@ export class ProductStore {
   }
 
   /** Changes the price and records `product.price_changed` in the same transaction. Null if unknown. */
-  async updatePrice(id: string, price: { amountMinor: number; currency: string }): Promise<Product | null> {
+  async updatePrice(id: string, price: Money__Output): Promise<Product | null> {
     return this.db.transaction(async (tx) => {
       const before = await tx.query<ProductRow>(`SELECT ${COLUMNS} FROM products WHERE id = $1 FOR UPDATE`, [
         id,
