@@ -262,4 +262,22 @@ describe('what Node’s parser refuses is answered in the coded shape too', () =
       }
     });
   }
+
+  it('answers a URL far past the head limit with 431, not a cut connection', async () => {
+    // Found by the property suite under load: the rest of a long head was still being sent when
+    // the answer was written and the socket destroyed, so the client saw EPIPE, not the answer.
+    const url = `${(apps.jit as TestApp).url}/graphql?query=${'x'.repeat(200_000)}`;
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        fetch(url, { signal: AbortSignal.timeout(15_000) }).then(async (r) => ({
+          status: r.status,
+          body: (await r.json()) as { errors: { extensions: { code: string } }[] },
+        })),
+      ),
+    );
+    for (const answer of answers) {
+      expect(answer.status).toBe(431);
+      expect(answer.body.errors[0]?.extensions.code).toBe(BffErrorCode.BadRequest);
+    }
+  });
 });

@@ -49,6 +49,8 @@ export function registerHttpErrorHandler(
   });
 }
 
+const answered = new WeakSet<Socket>();
+
 /**
  * What Node's HTTP parser refuses before Fastify sees a request (headers past 16 KB, a
  * malformed request line, a request that took too long), answered as every other refusal is:
@@ -56,7 +58,9 @@ export function registerHttpErrorHandler(
  * answers these in a shape of its own, with no code.
  */
 export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
-  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  // The parser reports again for whatever more the client sends: answered once is enough.
+  if (error.code === 'ECONNRESET' || socket.destroyed || answered.has(socket)) return;
+  answered.add(socket);
   const status =
     error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   const message =
@@ -66,12 +70,19 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
         ? 'The request took too long to arrive'
         : 'The request could not be read';
   const body = JSON.stringify({ errors: [{ message, extensions: { code: BffErrorCode.BadRequest } }] });
-  if (socket.writable) {
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
+  if (!socket.writable) {
+    socket.destroy();
+    return;
   }
-  socket.destroy();
+  // End rather than destroy: a client still sending the rest of an oversized head would see its
+  // write fail (EPIPE) before it read the answer. What it still sends is read and dropped, for a
+  // moment, then the connection is cut whatever the client does.
+  socket.on('error', () => {});
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  socket.resume();
+  setTimeout(() => socket.destroy(), 2_000).unref();
 }
 
 /**
