@@ -17,13 +17,9 @@ afterAll(async () => {
   await system?.close();
 });
 
-/** Timers and sockets this process holds, to see that nothing was left behind. */
+/** Timers this process holds, to see that none was left behind. */
 function handles() {
-  const resources = process.getActiveResourcesInfo();
-  return {
-    timers: resources.filter((r) => r === 'Timeout').length,
-    sockets: resources.filter((r) => r === 'TCPSocketWrap').length,
-  };
+  return { timers: process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length };
 }
 
 const timed = async <T>(work: () => Promise<T>) => {
@@ -90,12 +86,12 @@ describe('an upstream that hangs', () => {
     await hungRound(50);
     const third = await hungRound(50);
     billing.set({ kind: 'pass' });
-    // A timer or socket left behind per hung call would grow the count by 100 over the last two
-    // rounds. What this process's other tenants (keep-alive and upstream sockets still closing,
-    // the services' outbox relays) come and go by was seen to swing by up to 30 between rounds,
-    // never growing with them.
+    // Sockets: every hung call's connection to billing was closed by the BFF (the proxy saw each
+    // one abandoned, waited for in hungRound). Process-wide socket counts are not compared: the
+    // test's own keep-alive connections come and go by dozens on a loaded machine. Timers: one
+    // left behind per hung call would grow the count by 100 over the last two rounds; the
+    // process's other timers stay within a few.
     expect(third.timers - first.timers).toBeLessThan(50);
-    expect(third.sockets - first.sockets).toBeLessThan(50);
   });
 
   it('cancels the upstream work of a client that goes away', async () => {
