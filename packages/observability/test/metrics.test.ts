@@ -39,7 +39,9 @@ describe('operation name labels', () => {
     );
     const series = new Set(
       (metric?.values ?? [])
-        .filter((v) => v.metricName === 'graphql_operation_duration_seconds_count')
+        .filter(
+          (v) => (v as { metricName?: string }).metricName === 'graphql_operation_duration_seconds_count',
+        )
         .map((v) => JSON.stringify(v.labels)),
     );
     expect([...series].map((s) => JSON.parse(s).operation_name).sort()).toEqual([

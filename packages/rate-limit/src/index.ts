@@ -9,7 +9,7 @@
  * Every export here is public API of `@bff/rate-limit`.
  */
 
-export type { RateLimiting, RateLimitOptions, RateLimitStats } from './limiter.ts';
+export type { RateLimitDecision, RateLimiting, RateLimitOptions, RateLimitStats } from './limiter.ts';
 export {
   CREDENTIAL_RATE_LIMIT_DEFAULTS,
   createRateLimiting,

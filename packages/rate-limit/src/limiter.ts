@@ -58,11 +58,19 @@ export interface RateLimitOptions {
   /** Told about every store failure, e.g. to log it. */
   onStoreError?: (error: unknown) => void;
   /**
+   * Told about every limit checked: 'allowed', 'limited' (over the limit, or the store failing
+   * under 'closed'), or 'skipped' (the store failing under 'open'). For metrics and the log.
+   */
+  onDecision?: ((decision: RateLimitDecision, context: BffContext) => void) | undefined;
+  /**
    * Normalisers `@rateLimitKey(normalize: "name")` may name, besides the built-in `email`
    * (see foldEmail) and `trim`. Each must be at least as coarse as the upstream's matching.
    */
   normalizers?: Readonly<Record<string, RateLimitKeyNormalizer>> | undefined;
 }
+
+/** What one limit check decided. */
+export type RateLimitDecision = 'allowed' | 'limited' | 'skipped';
 
 export interface RateLimitStats {
   /** Store checks that failed or timed out. */
@@ -226,9 +234,11 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
       options.onStoreError?.(storeError);
       if (policy === 'open') {
         stats.failedOpen++;
+        options.onDecision?.('skipped', context);
         return;
       }
       stats.refused++;
+      options.onDecision?.('limited', context);
       track(context, { limit: limit.max, remaining: 0, resetSeconds: 1, retryAfter: 1, storeDown: true });
       throw new GraphQLError('Rate limiting is unavailable; retry shortly', {
         extensions: { code: RATE_LIMITED, reason: 'STORE_UNAVAILABLE', retryAfter: 1, limit: limit.max },
@@ -245,6 +255,7 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
       retryAfter,
       storeDown: false,
     });
+    options.onDecision?.(message ? 'limited' : 'allowed', context);
     if (message) {
       stats.refused++;
       throw new GraphQLError(message, {

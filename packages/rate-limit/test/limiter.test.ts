@@ -68,6 +68,27 @@ describe('createRateLimiting', () => {
     });
   });
 
+  it('reports every decision with the request it was made for', async () => {
+    const decisions: [string, string][] = [];
+    const onDecision = (decision: string, ctx: BffContext) => decisions.push([decision, ctx.clientAddress]);
+    const limiting = createRateLimiting({ store: new MemoryRateLimitStore(), keyPrefix: 't', onDecision });
+    const schema = limiting.transformSchema(schemaWith('ping: String @rateLimit(max: 1, window: "10s")'));
+    await graphql({ schema, source: '{ ping }', contextValue: context('a') });
+    await graphql({ schema, source: '{ ping }', contextValue: context('a') });
+    const broken: RateLimitStore = { hit: () => Promise.reject(new Error('down')), close: async () => {} };
+    for (const onStoreFailure of ['open', 'closed'] as const) {
+      const failing = createRateLimiting({ store: broken, keyPrefix: 't', onStoreFailure, onDecision });
+      const failingSchema = failing.transformSchema(schemaWith('ping: String @rateLimit(max: 1)'));
+      await graphql({ schema: failingSchema, source: '{ ping }', contextValue: context(onStoreFailure) });
+    }
+    expect(decisions).toEqual([
+      ['allowed', 'a'],
+      ['limited', 'a'],
+      ['skipped', 'open'],
+      ['limited', 'closed'],
+    ]);
+  });
+
   it('treats a store slower than its timeout as failed, without waiting for it', async () => {
     const slow: RateLimitStore = { hit: () => new Promise(() => {}), close: async () => {} };
     const limiting = createRateLimiting({ store: slow, keyPrefix: 't', storeTimeoutMs: 20 });
