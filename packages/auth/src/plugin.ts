@@ -1,7 +1,7 @@
 import type { ApolloServerPlugin } from '@apollo/server';
 import { BffErrorCode } from '@bff/error-codes';
-import type { BffContext, Viewer } from '@bff/resolvers';
-import { parseCookie } from 'cookie';
+import { type BffContext, describeUpstreamError, type Viewer } from '@bff/resolvers';
+import { UpstreamError } from '@bff/upstream-clients';
 import {
   type FragmentDefinitionNode,
   GraphQLError,
@@ -11,12 +11,16 @@ import {
   type SelectionSetNode,
 } from 'graphql';
 import { forbidden, requirementOf, unauthenticated } from './directives.ts';
+import { readSessionToken } from './session-cookie.ts';
 import { type JwtVerifier, TokenRejectedError } from './verifier.ts';
 
 export interface AuthPluginOptions {
   verifier: JwtVerifier;
-  /** Also read the token from this cookie when there is no Authorization header (web). */
-  sessionCookie?: string | undefined;
+  /**
+   * Also read the token from the session cookie (SESSION_COOKIE) when there is no Authorization
+   * header (web). @default false
+   */
+  sessionCookie?: boolean | undefined;
 }
 
 type Verified =
@@ -34,7 +38,12 @@ export function createAuthPlugin(options: AuthPluginOptions): ApolloServerPlugin
   if (!options.verifier || typeof options.verifier.verify !== 'function') {
     throw new TypeError('createAuthPlugin: verifier must be a JwtVerifier');
   }
-  const cookieName = options.sessionCookie;
+  if (options.sessionCookie !== undefined && typeof options.sessionCookie !== 'boolean') {
+    throw new TypeError(
+      `createAuthPlugin: sessionCookie must be a boolean, received ${JSON.stringify(options.sessionCookie)}`,
+    );
+  }
+  const readsCookie = options.sessionCookie === true;
   return {
     async requestDidStart({ request, contextValue }) {
       const authorization = request.http?.headers.get('authorization') ?? undefined;
@@ -45,9 +54,7 @@ export function createAuthPlugin(options: AuthPluginOptions): ApolloServerPlugin
           (error: unknown) => ({ error: toGraphQLError(error) }),
         );
       } else {
-        const cookie = cookieName
-          ? parseCookie(request.http?.headers.get('cookie') ?? '')[cookieName]
-          : undefined;
+        const cookie = readsCookie ? readSessionToken(request.http?.headers.get('cookie')) : undefined;
         pending = cookie
           ? options.verifier.verify(cookie).then(
               (viewer) => ({ viewer }),
@@ -93,7 +100,16 @@ function toGraphQLError(error: unknown): unknown {
       { extensions: { code: BffErrorCode.Unauthenticated, reason: error.reason, http: { status: 401 } } },
     );
   }
-  return error; // an UpstreamError (the JWKS could not be fetched): reported as such
+  // The JWKS could not be had: the service's fault, not the token's. Answered as any upstream
+  // outage is (a code, the service's name, nothing of its address), with a 503 for the request.
+  const upstream = error instanceof UpstreamError ? describeUpstreamError(error) : undefined;
+  if (error instanceof UpstreamError && upstream) {
+    return new GraphQLError(upstream.message, {
+      originalError: error,
+      extensions: { ...upstream.extensions, http: { status: 503 } },
+    });
+  }
+  return error;
 }
 
 /** Throws 401/403 when no root field of the operation could be served to this viewer. */

@@ -1,17 +1,14 @@
 import type { Viewer } from '@bff/resolvers';
-import { UpstreamError, UpstreamErrorCode } from '@bff/upstream-clients';
-import {
-  createRemoteJWKSet,
-  decodeJwt,
-  decodeProtectedHeader,
-  errors,
-  type JWTPayload,
-  jwtVerify,
-} from 'jose';
+import { UpstreamError } from '@bff/upstream-clients';
+import { decodeJwt, decodeProtectedHeader, errors, type JWTPayload, jwtVerify } from 'jose';
+import { CachedKeySet, type KeySetSource } from './key-set.ts';
 
 export interface JwtVerifierOptions {
-  /** Identity's JWKS URL. One remote key set is kept per verifier: make one per process. */
-  jwksUrl: string;
+  /**
+   * Fetches Identity's JWKS (e.g. `createJwksClient(…).fetchKeySet`). The keys are cached here:
+   * one key set per verifier, so make one verifier per process.
+   */
+  fetchKeySet: KeySetSource;
   /** Required `iss`. */
   issuer: string;
   /** Required `aud`: the app's name. */
@@ -20,7 +17,7 @@ export interface JwtVerifierOptions {
   algorithms?: readonly string[];
   /** Leeway for `exp`, `nbf` and `iat`, in seconds. @default 5 */
   clockToleranceSeconds?: number;
-  /** Deadline for fetching the JWKS, in ms. @default 2000 */
+  /** Deadline for one fetch of the JWKS, retries included, in ms. @default 2000 */
   jwksTimeoutMs?: number;
   /** Least time between two JWKS fetches caused by unknown `kid`s, in ms. @default 30000 */
   jwksCooldownMs?: number;
@@ -49,6 +46,12 @@ export class TokenRejectedError extends Error {
 export interface JwtVerifier {
   /** The viewer a token speaks for; TokenRejectedError when it is not acceptable, UpstreamError when the JWKS cannot be had. */
   verify(token: string): Promise<Viewer>;
+  /**
+   * Fetches the keys now unless fresh ones are held, so that the first token does not wait for
+   * them (call it at start). Never rejects: false when they could not be had, and the next
+   * token tries again. Absent where no keys are needed.
+   */
+  prefetchKeys?(): Promise<boolean>;
 }
 
 const COMPACT_JWS = /^[A-Za-z0-9_-]{2,2048}\.[A-Za-z0-9_-]{2,8192}\.[A-Za-z0-9_-]{2,2048}$/;
@@ -75,21 +78,32 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       );
     }
   }
-  if (!URL.canParse(options.jwksUrl))
+  if ('jwksUrl' in options) {
+    // The key set is fetched through the upstream clients now; a URL here would be ignored.
     throw new TypeError(
-      `createJwtVerifier: jwksUrl must be a URL, received ${JSON.stringify(options.jwksUrl)}`,
+      `createJwtVerifier: jwksUrl is no longer read (pass fetchKeySet, e.g. createJwksClient({ url }).fetchKeySet), received ${JSON.stringify((options as { jwksUrl?: unknown }).jwksUrl)}`,
+    );
+  }
+  if (typeof options.fetchKeySet !== 'function')
+    throw new TypeError(
+      `createJwtVerifier: fetchKeySet must be a function, received ${typeof options.fetchKeySet}`,
     );
   const clockTolerance = validClockTolerance('createJwtVerifier', options.clockToleranceSeconds);
-  const jwks = createRemoteJWKSet(new URL(options.jwksUrl), {
-    timeoutDuration: options.jwksTimeoutMs ?? 2_000,
-    cooldownDuration: options.jwksCooldownMs ?? 30_000,
-    cacheMaxAge: options.jwksCacheMaxAgeMs ?? 600_000,
+  const keys = new CachedKeySet({
+    fetchKeySet: options.fetchKeySet,
+    timeoutMs: milliseconds('jwksTimeoutMs', options.jwksTimeoutMs, 2_000, { min: 1 }),
+    cooldownMs: milliseconds('jwksCooldownMs', options.jwksCooldownMs, 30_000),
+    cacheMaxAgeMs: milliseconds('jwksCacheMaxAgeMs', options.jwksCacheMaxAgeMs, 600_000, { infinite: true }),
   });
 
   // Verified tokens, newest last (a Map keeps insertion order: the first key is the oldest).
   const verified = new Map<string, { viewer: Viewer; until: number }>();
-  const cacheMs = options.verifiedCacheMs ?? 30_000;
+  const cacheMs = milliseconds('verifiedCacheMs', options.verifiedCacheMs, 30_000);
   const cacheSize = options.verifiedCacheSize ?? 10_000;
+  if (!(Number.isSafeInteger(cacheSize) && cacheSize > 0))
+    throw new TypeError(
+      `createJwtVerifier: verifiedCacheSize must be a positive integer, received ${String(options.verifiedCacheSize)}`,
+    );
 
   return {
     async verify(token) {
@@ -101,7 +115,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       if (!COMPACT_JWS.test(token)) throw new TokenRejectedError('malformed');
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(token, jwks, {
+        ({ payload } = await jwtVerify(token, keys.getKey, {
           issuer: options.issuer,
           audience: options.audience,
           algorithms,
@@ -132,28 +146,41 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       }
       return { ...viewer, roles: [...roles] };
     },
+    prefetchKeys: () =>
+      keys.ensureFresh().then(
+        () => true,
+        () => false,
+      ),
   };
 }
 
-function classify(error: unknown): Error {
+function classify(error: unknown): unknown {
   if (error instanceof errors.JWTExpired) return new TokenRejectedError('expired');
-  if (error instanceof errors.JWKSTimeout || (error instanceof TypeError && /fetch/i.test(error.message))) {
-    return new UpstreamError('identity', UpstreamErrorCode.Unavailable, 'identity JWKS unavailable', {
-      cause: error,
-    });
-  }
-  if (error instanceof errors.JOSEError && error.code === 'ERR_JWKS_INVALID') {
-    return new UpstreamError('identity', UpstreamErrorCode.BadResponse, 'identity JWKS unreadable', {
-      cause: error,
-    });
-  }
+  // The key set could not be had (CachedKeySet makes every such failure an UpstreamError).
+  if (error instanceof UpstreamError) return error;
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid)
     return new TokenRejectedError('malformed');
   if (error instanceof errors.JOSEError) return new TokenRejectedError('invalid');
-  // A failed fetch of the key set surfaces as a plain network error.
-  return new UpstreamError('identity', UpstreamErrorCode.Unavailable, 'identity JWKS unavailable', {
-    cause: error,
-  });
+  return error; // not the token and not Identity: a fault of ours, reported as one
+}
+
+/** A duration option in ms: a finite number, at least `min` (or Infinity where allowed), or a TypeError naming it. */
+function milliseconds(
+  name: string,
+  given: number | undefined,
+  fallback: number,
+  allow: { min?: number; infinite?: boolean } = {},
+): number {
+  const value = given ?? fallback;
+  const ok =
+    typeof value === 'number' &&
+    value >= (allow.min ?? 0) &&
+    (Number.isFinite(value) || (allow.infinite === true && value === Number.POSITIVE_INFINITY));
+  if (!ok)
+    throw new TypeError(
+      `createJwtVerifier: ${name} must be a number of ms, at least ${allow.min ?? 0}, received ${String(given)}`,
+    );
+  return value;
 }
 
 function validClockTolerance(where: string, given: number | undefined): number {

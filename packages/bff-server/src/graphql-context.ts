@@ -1,8 +1,8 @@
+import { endSessionCookie, startSessionCookie } from '@bff/auth';
 import { createCommands, createLoaders, type Upstreams } from '@bff/loaders';
 import { type BffContext, negotiateLocale } from '@bff/resolvers';
-import { stringifySetCookie } from 'cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { type BffServerOptions, SESSION_COOKIE } from './options.ts';
+import type { BffServerOptions } from './options.ts';
 
 /**
  * The per-request context: fresh loaders (nothing of one request is visible to another), the
@@ -29,10 +29,10 @@ export function createContextFactory(
       session: options.sessionCookie
         ? {
             start: (token: string, maxAgeSeconds: number) => {
-              reply.header('set-cookie', sessionCookie(token, maxAgeSeconds));
+              reply.header('set-cookie', startSessionCookie(token, maxAgeSeconds));
             },
             end: () => {
-              reply.header('set-cookie', sessionCookie('', 0));
+              reply.header('set-cookie', endSessionCookie());
             },
           }
         : undefined,
@@ -42,16 +42,4 @@ export function createContextFactory(
       commands: createCommands(upstreams, loaders, scope),
     };
   };
-}
-
-function sessionCookie(token: string, maxAgeSeconds: number): string {
-  return stringifySetCookie({
-    name: SESSION_COOKIE,
-    value: token,
-    httpOnly: true,
-    secure: true,
-    sameSite: 'strict',
-    path: '/',
-    maxAge: maxAgeSeconds,
-  });
 }

@@ -9,7 +9,6 @@
 export type { BffConfig } from './config.ts';
 export { bffOptionsFromConfig, readAppVersionPolicy, readBffConfig } from './config.ts';
 export type { BffServerOptions, RunningBff } from './options.ts';
-export { SESSION_COOKIE } from './options.ts';
 export { nestingExceeds } from './request-guards.ts';
 export type { AppResolvers } from './schema.ts';
 export { buildBffSchema } from './schema.ts';

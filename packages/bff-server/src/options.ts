@@ -51,7 +51,10 @@ export interface BffServerOptions {
     /** Leeway for `exp`/`nbf`, in seconds. @default 5 */
     clockToleranceSeconds?: number;
   };
-  /** Offer the cookie session (`login`/`logout` mutations keep the token in an HttpOnly cookie). @default false */
+  /**
+   * Offer the cookie session (`login`/`logout` mutations keep the token in an HttpOnly cookie,
+   * `@bff/auth`'s SESSION_COOKIE). @default false
+   */
   sessionCookie?: boolean;
   /** Throttling. In memory (one replica) unless `redisUrl` is given. */
   rateLimit?: {
@@ -94,9 +97,6 @@ export interface BffServerOptions {
   /** 'jit' compiles each operation once with graphql-jit (falling back to graphql-js per document). @default 'jit' */
   executor?: 'jit' | 'graphql-js';
 }
-
-/** The web app's session cookie. `__Host-` pins it to this origin: Secure, Path=/, no Domain. */
-export const SESSION_COOKIE = '__Host-bff_session';
 
 export interface RunningBff {
   url: string;

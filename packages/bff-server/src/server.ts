@@ -20,7 +20,7 @@ import { createContextFactory } from './graphql-context.ts';
 import { registerHealthRoutes } from './health.ts';
 import { createHttpApp } from './http-app.ts';
 import { jitGateway } from './jit-executor.ts';
-import { type BffServerOptions, type RunningBff, SESSION_COOKIE } from './options.ts';
+import type { BffServerOptions, RunningBff } from './options.ts';
 import { registerRequestGuards } from './request-guards.ts';
 import { buildBffSchema } from './schema.ts';
 import { createUpstreams, createVerifier } from './upstreams.ts';
@@ -32,7 +32,11 @@ import { createUpstreams, createVerifier } from './upstreams.ts';
  */
 export async function startBff(options: BffServerOptions): Promise<RunningBff> {
   const { upstreams, guards } = createUpstreams(options);
-  const verifier = createVerifier(options);
+  const auth = createVerifier(options, guards);
+  const { verifier } = auth;
+  // Identity's keys are fetched while the rest starts, so that the first signed-in request does
+  // not wait for them. Never rejects; if they cannot be had now, the first token fetches them.
+  const keysFetched = verifier.prefetchKeys?.() ?? Promise.resolve(true);
   const throttling = options.rateLimit ?? {};
   const store: RateLimitStore = throttling.redisUrl
     ? new RedisRateLimitStore({ url: throttling.redisUrl, timeoutMs: throttling.storeTimeoutMs ?? 150 })
@@ -98,7 +102,7 @@ export async function startBff(options: BffServerOptions): Promise<RunningBff> {
     persistedQueries: persisted ? { cache: persisted } : {},
     plugins: [
       fastifyApolloDrainPlugin(app),
-      createAuthPlugin({ verifier, sessionCookie: options.sessionCookie ? SESSION_COOKIE : undefined }),
+      createAuthPlugin({ verifier, sessionCookie: options.sessionCookie === true }),
       ...(throttling.enabled === false ? [] : [rateLimiting.plugin]),
       createCostPlugin({
         limits,
@@ -127,6 +131,7 @@ export async function startBff(options: BffServerOptions): Promise<RunningBff> {
   registerHealthRoutes(app, { upstreams, guards, draining: () => draining });
   if (options.graphiql) registerGraphiql(app, `${options.app} BFF`);
 
+  if (!(await keysFetched)) app.log.warn('identity JWKS not fetched at start; the first token will fetch it');
   await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('BFF has no TCP address');
@@ -160,7 +165,12 @@ export async function startBff(options: BffServerOptions): Promise<RunningBff> {
         clearInterval(sweeper);
         await apollo.stop();
         upstreams.product.close();
-        await Promise.all([upstreams.identity.close(), upstreams.billing.close(), store.close()]);
+        await Promise.all([
+          upstreams.identity.close(),
+          upstreams.billing.close(),
+          auth.close(),
+          store.close(),
+        ]);
       })();
       return closing;
     },

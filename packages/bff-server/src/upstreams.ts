@@ -4,6 +4,7 @@ import { UpstreamGuard } from '@bff/resilience';
 import {
   createBillingClient,
   createIdentityClient,
+  createJwksClient,
   createProductClient,
   type UpstreamCall,
 } from '@bff/upstream-clients';
@@ -46,27 +47,43 @@ export function createUpstreams(options: BffServerOptions): { upstreams: Upstrea
   return { upstreams, guards };
 }
 
-/** Verifies access tokens against the JWKS, or (behind a verifying gateway) reads their claims. */
-export function createVerifier(options: BffServerOptions): JwtVerifier {
+/**
+ * Verifies access tokens against Identity's JWKS, fetched through the identity guard (deadline,
+ * retries, breaker) and reported like every upstream call; or, behind a verifying gateway, reads
+ * their claims. `close` closes the JWKS client's connection.
+ */
+export function createVerifier(
+  options: BffServerOptions,
+  guards: UpstreamGuards,
+): { verifier: JwtVerifier; close(): Promise<void> } {
   const timeoutMs = options.upstreamTimeoutMs ?? 2_000;
   const tolerance =
     options.auth?.clockToleranceSeconds === undefined
       ? {}
       : { clockToleranceSeconds: options.auth.clockToleranceSeconds };
   const issuer = options.tokenIssuer ?? 'urn:bff:identity';
-  return options.auth?.mode === 'gateway'
-    ? createGatewayClaimsReader({ issuer, audience: options.app, ...tolerance })
-    : createJwtVerifier({
-        jwksUrl: options.jwksUrl ?? new URL('/.well-known/jwks.json', options.identityUrl).toString(),
-        issuer,
-        audience: options.app,
-        jwksTimeoutMs: timeoutMs,
-        ...(options.auth?.jwksCooldownMs === undefined
-          ? {}
-          : { jwksCooldownMs: options.auth.jwksCooldownMs }),
-        ...(options.auth?.jwksCacheMaxAgeMs === undefined
-          ? {}
-          : { jwksCacheMaxAgeMs: options.auth.jwksCacheMaxAgeMs }),
-        ...tolerance,
-      });
+  if (options.auth?.mode === 'gateway') {
+    return {
+      verifier: createGatewayClaimsReader({ issuer, audience: options.app, ...tolerance }),
+      close: async () => {},
+    };
+  }
+  const jwks = createJwksClient({
+    url: options.jwksUrl ?? new URL('/.well-known/jwks.json', options.identityUrl).toString(),
+    timeoutMs,
+    onCall: (call: UpstreamCall) => options.onUpstreamCall?.(call),
+    guard: guards.identity,
+  });
+  const verifier = createJwtVerifier({
+    fetchKeySet: (call) => jwks.fetchKeySet(call),
+    issuer,
+    audience: options.app,
+    jwksTimeoutMs: timeoutMs,
+    ...(options.auth?.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: options.auth.jwksCooldownMs }),
+    ...(options.auth?.jwksCacheMaxAgeMs === undefined
+      ? {}
+      : { jwksCacheMaxAgeMs: options.auth.jwksCacheMaxAgeMs }),
+    ...tolerance,
+  });
+  return { verifier, close: () => jwks.close() };
 }

@@ -7,7 +7,7 @@ import type {
   PurchaseRequest,
 } from '@bff/contracts';
 import { UpstreamError, UpstreamErrorCode } from './errors.ts';
-import { type CallOptions, type RestClientOptions, RestTransport, unexpected } from './rest.ts';
+import { type CallOptions, isJsonObject, type RestClientOptions, RestTransport, unexpected } from './rest.ts';
 
 export type { BillingInvoiceLine } from '@bff/contracts';
 
@@ -64,6 +64,9 @@ function rejection(status: number, body: unknown): BillingRejection {
   );
 }
 
+const hasInvoices = (body: unknown) => isJsonObject(body) && Array.isArray(body.invoices);
+const hasInvoice = (body: unknown) => isJsonObject(body) && isJsonObject(body.invoice);
+
 export function createBillingClient(options: RestClientOptions): BillingClient {
   const rest = new RestTransport('billing', options);
   return {
@@ -72,7 +75,7 @@ export function createBillingClient(options: RestClientOptions): BillingClient {
       const response = await rest.request<InvoicesResponse>(
         'GET',
         `/v1/invoices?ids=${ids.map(encodeURIComponent).join(',')}`,
-        { ...callOptions, operation: 'GET /v1/invoices?ids', batchSize: ids.length },
+        { ...callOptions, operation: 'GET /v1/invoices?ids', batchSize: ids.length, accepts: hasInvoices },
       );
       if (response.status !== 200) unexpected('billing', 'GET /v1/invoices?ids', response);
       return response.body.invoices;
@@ -83,6 +86,7 @@ export function createBillingClient(options: RestClientOptions): BillingClient {
       const response = await rest.request<BillingInvoicePage>('GET', `/v1/invoices?${query}`, {
         ...callOptions,
         operation: 'GET /v1/invoices?userId',
+        accepts: hasInvoices,
       });
       if (response.status === 400) throw rejection(400, response.body);
       if (response.status !== 200) unexpected('billing', 'GET /v1/invoices?userId', response);
@@ -92,6 +96,7 @@ export function createBillingClient(options: RestClientOptions): BillingClient {
       const response = await rest.request<InvoiceResponse>('POST', '/v1/purchases', {
         ...callOptions,
         operation: 'POST /v1/purchases',
+        accepts: hasInvoice,
         headers: { 'idempotency-key': input.idempotencyKey },
         body: {
           userId: input.userId,
@@ -118,6 +123,7 @@ export function createBillingClient(options: RestClientOptions): BillingClient {
         {
           ...callOptions,
           operation: 'POST /v1/invoices/:id/pay',
+          accepts: hasInvoice,
         },
       );
       if (response.status === 200) return response.body.invoice;

@@ -1,5 +1,5 @@
 import type { IdentityUser, TokenRequest, TokenResponse, UsersResponse } from '@bff/contracts';
-import { type CallOptions, type RestClientOptions, RestTransport, unexpected } from './rest.ts';
+import { type CallOptions, isJsonObject, type RestClientOptions, RestTransport, unexpected } from './rest.ts';
 
 export type { IdentityUser } from '@bff/contracts';
 
@@ -31,6 +31,8 @@ export function createIdentityClient(options: RestClientOptions): IdentityClient
         ...callOptions,
         operation: 'POST /v1/token',
         body: credentials,
+        accepts: (body) =>
+          isJsonObject(body) && typeof body.access_token === 'string' && typeof body.expires_in === 'number',
       });
       if (response.status === 401 || response.status === 400)
         throw new InvalidCredentialsError('Email or password is incorrect');
@@ -44,6 +46,7 @@ export function createIdentityClient(options: RestClientOptions): IdentityClient
         ...callOptions,
         operation: 'GET /v1/users',
         batchSize: ids.length,
+        accepts: (body) => isJsonObject(body) && Array.isArray(body.users),
       });
       if (response.status !== 200) unexpected('identity', 'GET /v1/users', response);
       return response.body.users;

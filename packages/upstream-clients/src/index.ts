@@ -15,6 +15,15 @@ export type { CallGuard } from './errors.ts';
 export { UpstreamError, UpstreamErrorCode } from './errors.ts';
 export type { IdentityClient, IdentityUser } from './identity-client.ts';
 export { createIdentityClient, InvalidCredentialsError } from './identity-client.ts';
+export type { JsonWebKeyRecord, JsonWebKeySet, JwksClient, JwksClientOptions } from './jwks-client.ts';
+export { createJwksClient } from './jwks-client.ts';
 export type { ProductClient, ProductClientOptions, ProductPage, ProductRecord } from './product-client.ts';
 export { createProductClient } from './product-client.ts';
-export type { CallOptions, RestClientOptions, ServiceName, UpstreamCall } from './rest.ts';
+export type {
+  CallOptions,
+  CallTrace,
+  RestClientOptions,
+  ServiceName,
+  UpstreamCall,
+  UpstreamOutcome,
+} from './rest.ts';

@@ -11,7 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { type CallGuard, UpstreamError, UpstreamErrorCode } from './errors.ts';
-import type { CallOptions, UpstreamCall } from './rest.ts';
+import { type CallOptions, outcomeOf, type UpstreamCall, type UpstreamOutcome } from './rest.ts';
 
 /**
  * A product as the client hands it out: the `bff.product.v1.Product` proto-loader decodes (types
@@ -104,23 +104,32 @@ export function createProductClient(options: ProductClientOptions): ProductClien
     batchSize?: number,
   ): Promise<T> {
     const started = performance.now();
-    let ok = false;
+    const operation = method.charAt(0).toUpperCase() + method.slice(1);
+    const traced = callOptions.trace?.startTry('product', operation);
+    let outcome: UpstreamOutcome = 'error';
     try {
-      const value = await invoke<T>(client, method, request, callOptions);
-      ok = true;
+      const value = await invoke<T>(client, method, request, callOptions, traced?.headers);
+      outcome = 'ok';
       return value;
     } catch (error) {
       // getProduct answers NOT_FOUND with null, so it must see the gRPC error itself.
-      if ((error as Partial<grpc.ServiceError>).code === grpc.status.NOT_FOUND) throw error;
-      throw toUpstreamError(error, method.charAt(0).toUpperCase() + method.slice(1), callOptions.signal);
+      if ((error as Partial<grpc.ServiceError>).code === grpc.status.NOT_FOUND) {
+        outcome = 'refused';
+        throw error;
+      }
+      const upstream = toUpstreamError(error, operation, callOptions.signal);
+      outcome = outcomeOf(upstream.code);
+      throw upstream;
     } finally {
+      traced?.end(outcome);
       options.onCall?.({
         service: 'product',
-        operation: method.charAt(0).toUpperCase() + method.slice(1),
+        operation,
         ...(batchSize === undefined ? {} : { batchSize }),
         startedAt: performance.timeOrigin + started,
         durationMs: performance.now() - started,
-        ok,
+        ok: outcome === 'ok',
+        outcome,
       });
     }
   }
@@ -130,6 +139,7 @@ export function createProductClient(options: ProductClientOptions): ProductClien
     method: string,
     request: unknown,
     callOptions: CallOptions,
+    traceHeaders?: Record<string, string>,
   ): Promise<T> {
     const timeout = Math.min(maxTimeout, callOptions.timeoutMs ?? maxTimeout);
     const fn = (target as unknown as Record<string, Unary>)[method];
@@ -139,10 +149,12 @@ export function createProductClient(options: ProductClientOptions): ProductClien
         reject(new UpstreamError('product', UpstreamErrorCode.Cancelled, 'product call cancelled'));
         return;
       }
+      const metadata = new grpc.Metadata();
+      if (traceHeaders) for (const [key, value] of Object.entries(traceHeaders)) metadata.set(key, value);
       const pending = fn.call(
         target,
         request,
-        new grpc.Metadata(),
+        metadata,
         { deadline: Date.now() + timeout },
         (error, response) => {
           callOptions.signal?.removeEventListener('abort', onAbort);

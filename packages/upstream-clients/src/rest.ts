@@ -14,6 +14,23 @@ export interface UpstreamCall {
   startedAt: number;
   durationMs: number;
   ok: boolean;
+  /** How the try ended: answered (`ok`), refused as the caller's mistake (4xx, INVALID_ARGUMENT…), or failed. */
+  outcome: UpstreamOutcome;
+}
+
+/** How one try of an upstream call ended, for metrics and spans. */
+export type UpstreamOutcome = 'ok' | 'refused' | 'error' | 'timeout' | 'cancelled';
+
+/**
+ * Tracing of the calls made for one request: each try gets the headers that carry the caller's
+ * trace (HTTP headers, gRPC metadata) and is ended with its outcome. Implemented by the caller
+ * (the BFF, a service), so this package knows nothing of a tracing library.
+ */
+export interface CallTrace {
+  startTry(
+    service: ServiceName,
+    operation: string,
+  ): { headers: Record<string, string>; end(outcome: UpstreamOutcome): void };
 }
 
 export interface CallOptions {
@@ -23,6 +40,8 @@ export interface CallOptions {
   deadline?: number | undefined;
   /** Cancels the call (the client disconnected). */
   signal?: AbortSignal | undefined;
+  /** Carries the caller's trace to the service and records a span per try. */
+  trace?: CallTrace | undefined;
 }
 
 export interface RestClientOptions {
@@ -43,6 +62,12 @@ type RequestOptions = CallOptions & {
   headers?: Record<string, string>;
   operation: string;
   batchSize?: number;
+  /**
+   * Whether a 2xx body has the shape the caller reads. One that has not is an
+   * UPSTREAM_BAD_RESPONSE from inside the try, as unreadable JSON is: the guard retries a read
+   * and counts it against the service.
+   */
+  accepts?: (body: unknown) => boolean;
 };
 
 export interface RestResponse<T> {
@@ -135,7 +160,8 @@ export class RestTransport {
     const timer = setTimeout(() => controller.abort(), timeout);
     const onCallerAbort = () => controller.abort();
     options.signal?.addEventListener('abort', onCallerAbort, { once: true });
-    let ok = false;
+    const traced = options.trace?.startTry(this.service, options.operation);
+    let outcome: UpstreamOutcome = 'error';
     try {
       if (options.signal?.aborted) {
         throw new UpstreamError(
@@ -152,6 +178,7 @@ export class RestTransport {
           accept: 'application/json',
           ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
           ...options.headers,
+          ...traced?.headers,
         },
         body: options.body === undefined ? null : JSON.stringify(options.body),
       });
@@ -178,10 +205,20 @@ export class RestTransport {
           },
         );
       }
-      ok = response.statusCode < 400;
+      if (response.statusCode < 300 && options.accepts && !options.accepts(body)) {
+        throw new UpstreamError(
+          this.service,
+          UpstreamErrorCode.BadResponse,
+          `${this.service} ${options.operation} sent a body of an unexpected shape`,
+        );
+      }
+      outcome = response.statusCode < 400 ? 'ok' : 'refused';
       return { status: response.statusCode, body };
     } catch (error) {
-      if (error instanceof UpstreamError) throw error;
+      if (error instanceof UpstreamError) {
+        outcome = outcomeOf(error.code);
+        throw error;
+      }
       const code = options.signal?.aborted
         ? UpstreamErrorCode.Cancelled
         : controller.signal.aborted || isUndiciTimeout(error)
@@ -193,19 +230,22 @@ export class RestTransport {
           : code === UpstreamErrorCode.Timeout
             ? 'timed out'
             : 'unavailable';
+      outcome = outcomeOf(code);
       throw new UpstreamError(this.service, code, `${this.service} ${options.operation} ${what}`, {
         cause: error,
       });
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', onCallerAbort);
+      traced?.end(outcome);
       this.onCall?.({
         service: this.service,
         operation: options.operation,
         ...(options.batchSize === undefined ? {} : { batchSize: options.batchSize }),
         startedAt: performance.timeOrigin + started,
         durationMs: performance.now() - started,
-        ok,
+        ok: outcome === 'ok',
+        outcome,
       });
     }
   }
@@ -220,6 +260,21 @@ export class RestTransport {
 
   close(): Promise<void> {
     return this.pool.close();
+  }
+}
+
+/** The outcome label of a failed try. */
+export function outcomeOf(code: UpstreamErrorCode): UpstreamOutcome {
+  switch (code) {
+    case UpstreamErrorCode.Timeout:
+      return 'timeout';
+    case UpstreamErrorCode.Cancelled:
+      return 'cancelled';
+    case UpstreamErrorCode.InvalidArgument:
+    case UpstreamErrorCode.NotFound:
+      return 'refused';
+    default:
+      return 'error';
   }
 }
 
@@ -241,6 +296,11 @@ export function unexpected(service: ServiceName, operation: string, response: Re
     response.status === 400 ? UpstreamErrorCode.InvalidArgument : UpstreamErrorCode.BadResponse,
     `${service} ${operation} answered ${response.status}`,
   );
+}
+
+/** Whether `value` is a JSON object (not null, not an array). */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** undici's own deadlines (connect, headers, body) are timeouts too, not an unreachable service. */
