@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KeyValueCache } from '@apollo/utils.keyvaluecache';
-import { type GraphQLSchema, Kind, parse, validate } from 'graphql';
+import { type GraphQLError, type GraphQLSchema, Kind, parse, validate } from 'graphql';
 
 /** Apollo's persisted query manifest format, so client tooling can read it as it is. */
 export interface PersistedManifest {
@@ -23,10 +23,22 @@ export function documentHash(body: string): string {
   return createHash('sha256').update(body).digest('hex');
 }
 
+/** Parses `body`; a syntax error names `file` and the line, since a bare graphql-js one does not. */
+function parseNamed(body: string, file: string) {
+  try {
+    return parse(body);
+  } catch (error) {
+    // parse throws only syntax errors (GraphQLError), whichever copy of graphql-js made them.
+    if (!(error instanceof Error)) throw error;
+    const at = (error as Partial<GraphQLError>).locations?.[0];
+    throw new TypeError(`${file}${at ? `:${at.line}:${at.column}` : ''}: ${error.message}`, { cause: error });
+  }
+}
+
 /**
  * Builds a manifest from every `.graphql` file in `dir`: one file, one operation (with the
- * fragments it uses). Throws, naming the file, for a file with no operation, several, or an
- * anonymous one, and for a name used twice.
+ * fragments it uses). Throws, naming the file, for a file that does not parse, with no
+ * operation, several, or an anonymous one, and for a name used twice.
  */
 export async function buildManifest(dir: string): Promise<PersistedManifest> {
   const files = (await readdir(dir)).filter((name) => name.endsWith('.graphql')).sort();
@@ -34,7 +46,9 @@ export async function buildManifest(dir: string): Promise<PersistedManifest> {
   const names = new Set<string>();
   for (const file of files) {
     const body = `${(await readFile(join(dir, file), 'utf8')).trim()}\n`;
-    const definitions = parse(body).definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+    const definitions = parseNamed(body, file).definitions.filter(
+      (d) => d.kind === Kind.OPERATION_DEFINITION,
+    );
     const [operation] = definitions;
     if (definitions.length !== 1 || !operation || operation.kind !== Kind.OPERATION_DEFINITION) {
       throw new TypeError(`${file}: must hold exactly one operation, found ${definitions.length}`);
@@ -79,24 +93,50 @@ export async function writeManifest(manifest: PersistedManifest, file: string): 
   await writeFile(file, `${JSON.stringify(manifest, null, 2)}\n`);
 }
 
-/** Reads a manifest, checking its shape and that every id is the hash of its body. */
+const OPERATION_TYPES: readonly unknown[] = ['query', 'mutation', 'subscription'];
+
+/**
+ * Reads a manifest, checking its shape (every operation a string id, name and body and a known
+ * type) and that every id is the hash of its body. Throws a TypeError naming the file and the
+ * problem: an app must not start on a manifest it would misread.
+ */
 export async function loadManifest(file: string): Promise<PersistedManifest> {
-  const manifest = JSON.parse(await readFile(file, 'utf8')) as PersistedManifest;
+  const text = await readFile(file, 'utf8');
+  let manifest: unknown;
+  try {
+    manifest = JSON.parse(text);
+  } catch (error) {
+    throw new TypeError(`${file}: not JSON (${(error as Error).message})`, { cause: error });
+  }
+  const candidate = manifest as Partial<PersistedManifest> | null;
   if (
-    manifest.format !== 'apollo-persisted-query-manifest' ||
-    manifest.version !== 1 ||
-    !Array.isArray(manifest.operations)
+    typeof candidate !== 'object' ||
+    candidate === null ||
+    candidate.format !== 'apollo-persisted-query-manifest' ||
+    candidate.version !== 1 ||
+    !Array.isArray(candidate.operations)
   ) {
     throw new TypeError(`${file}: not an apollo-persisted-query-manifest, version 1`);
   }
-  for (const operation of manifest.operations) {
-    if (documentHash(operation.body) !== operation.id) {
+  candidate.operations.forEach((operation: unknown, index) => {
+    const o = operation as Partial<PersistedManifest['operations'][number]> | null;
+    if (
+      typeof o !== 'object' ||
+      o === null ||
+      typeof o.id !== 'string' ||
+      typeof o.name !== 'string' ||
+      typeof o.body !== 'string' ||
+      !OPERATION_TYPES.includes(o.type)
+    ) {
       throw new TypeError(
-        `${file}: the id of ${operation.name} is not the hash of its body; rebuild the manifest`,
+        `${file}: operations[${index}] must have a string id, name and body, and a type of query, mutation or subscription`,
       );
     }
-  }
-  return manifest;
+    if (documentHash(o.body) !== o.id) {
+      throw new TypeError(`${file}: the id of ${o.name} is not the hash of its body; rebuild the manifest`);
+    }
+  });
+  return candidate as PersistedManifest;
 }
 
 /**
