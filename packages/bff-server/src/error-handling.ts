@@ -57,9 +57,9 @@ const answered = new WeakSet<Socket>();
  * a status and a coded GraphQL error body, then the connection closed. Fastify's own handler
  * answers these in a shape of its own, with no code.
  */
-export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+export function answerClientError(error: Error & { code?: string }, socket: Socket): number | undefined {
   // The parser reports again for whatever more the client sends: answered once is enough.
-  if (error.code === 'ECONNRESET' || socket.destroyed || answered.has(socket)) return;
+  if (error.code === 'ECONNRESET' || socket.destroyed || answered.has(socket)) return undefined;
   answered.add(socket);
   const status =
     error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
@@ -72,7 +72,7 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
   const body = JSON.stringify({ errors: [{ message, extensions: { code: BffErrorCode.BadRequest } }] });
   if (!socket.writable) {
     socket.destroy();
-    return;
+    return undefined;
   }
   // End rather than destroy: a client still sending the rest of an oversized head would see its
   // write fail (EPIPE) before it read the answer. What it still sends is read and dropped, for a
@@ -83,6 +83,7 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
   );
   socket.resume();
   setTimeout(() => socket.destroy(), 2_000).unref();
+  return status;
 }
 
 /**

@@ -3,6 +3,7 @@ import { createCommands, createLoaders, type Upstreams } from '@bff/loaders';
 import { type BffContext, negotiateLocale } from '@bff/resolvers';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BffServerOptions } from './options.ts';
+import type { BffTelemetry } from './telemetry.ts';
 
 /**
  * The per-request context: fresh loaders (nothing of one request is visible to another), the
@@ -12,6 +13,7 @@ import type { BffServerOptions } from './options.ts';
 export function createContextFactory(
   options: BffServerOptions,
   upstreams: Upstreams,
+  telemetry: BffTelemetry,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<BffContext> {
   return async (request, reply) => {
     const controller = new AbortController();
@@ -19,9 +21,13 @@ export function createContextFactory(
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) controller.abort();
     });
-    const scope = { signal: controller.signal, deadline: Date.now() + options.policy.operationBudgetMs };
+    const scope = {
+      signal: controller.signal,
+      deadline: Date.now() + options.policy.operationBudgetMs,
+      trace: telemetry.traceOf(request),
+    };
     const loaders = createLoaders(upstreams, scope);
-    return {
+    const context: BffContext = {
       app: options.app,
       requestId: request.id,
       viewer: null, // set by the authentication plugin before execution
@@ -41,5 +47,7 @@ export function createContextFactory(
       loaders,
       commands: createCommands(upstreams, loaders, scope),
     };
+    telemetry.bind(context, request);
+    return context;
   };
 }

@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
+import { loggerOptions } from '@bff/observability';
 import type { OperationLimits } from '@bff/operation-limits';
 import cors from '@fastify/cors';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import { connectionTimeoutsOption, trustProxyOption } from './config.ts';
 import { answerClientError, registerHttpErrorHandler } from './error-handling.ts';
 import type { BffServerOptions } from './options.ts';
+import type { BffTelemetry } from './telemetry.ts';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -15,23 +17,28 @@ const REQUEST_ID = /^[\w.:-]{1,128}$/;
  */
 export async function createHttpApp(
   options: BffServerOptions,
-  settings: { limits: OperationLimits; exposeLimits: boolean },
+  settings: { limits: OperationLimits; exposeLimits: boolean; telemetry: BffTelemetry },
 ): Promise<FastifyInstance> {
-  const { limits, exposeLimits } = settings;
+  const { limits, exposeLimits, telemetry } = settings;
   const timeouts = connectionTimeoutsOption(options.connectionTimeouts);
   const app = Fastify({
     // What Node's parser refuses (headers too large, a malformed request line) is answered in
     // the GraphQL error shape too, with a code.
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: (error, socket) => {
+      const status = answerClientError(error, socket);
+      if (status !== undefined) telemetry.onClientError(status);
+    },
     logger:
       options.logLevel === false
         ? false
-        : {
-            level: options.logLevel ?? 'info',
+        : loggerOptions({
             base: { app: options.app },
-            redact: ['req.headers.authorization', 'req.headers.cookie'],
-            ...(options.logDestination ? { stream: options.logDestination } : {}),
-          },
+            level: options.logLevel ?? 'info',
+            format: options.logFormat ?? 'json',
+            destination: options.logDestination,
+          }),
+    // One line per request, written by the telemetry hooks with what the request did.
+    logController: new LogController({ disableRequestLogging: true }),
     // Fastify stops reading a body past this and answers 413 without buffering the rest.
     bodyLimit: limits.maxBodyBytes,
     // Node checks the headers and request deadlines on an interval, not per request; they and
@@ -52,6 +59,7 @@ export async function createHttpApp(
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
   });
+  telemetry.registerHttpHooks(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });

@@ -1,4 +1,5 @@
 import type { ApolloServer } from '@apollo/server';
+import type { Registry, SpanExporter } from '@bff/observability';
 import type { PersistedManifest } from '@bff/persisted-operations';
 import type { RateLimitStats } from '@bff/rate-limit';
 import type { UpstreamGuard, UpstreamGuardOptions } from '@bff/resilience';
@@ -33,6 +34,8 @@ export interface BffServerOptions {
   graphiql: boolean;
   /** pino level, or false. @default 'info' */
   logLevel?: string | false;
+  /** 'pretty' for a person at a terminal (`LOG_FORMAT`). @default 'json' */
+  logFormat?: 'json' | 'pretty' | undefined;
   /** Where log lines go. @default standard output */
   logDestination?: { write(line: string): void } | undefined;
   /** Told about every upstream call (metrics; tests count calls with it). */
@@ -94,8 +97,35 @@ export interface BffServerOptions {
   resilience?: Omit<UpstreamGuardOptions, 'service' | 'callTimeoutMs'> | undefined;
   /** How long close() lets in-flight requests finish before cutting them, in ms. @default 10000 */
   shutdownGraceMs?: number | undefined;
+  /** Metrics, traces and the request log. */
+  observability?: BffObservabilityOptions | undefined;
   /** 'jit' compiles each operation once with graphql-jit (falling back to graphql-js per document). @default 'jit' */
   executor?: 'jit' | 'graphql-js';
+}
+
+export interface BffObservabilityOptions {
+  /** Port of the Prometheus listener (`METRICS_PORT`), never the public one. None: no listener. */
+  metricsPort?: number | undefined;
+  /** @default '0.0.0.0' */
+  metricsHost?: string | undefined;
+  /**
+   * Operation names that may be a metric label besides the persisted documents' (web's known
+   * operations); any other name is counted as `other`, so clients cannot grow the series.
+   */
+  operationNames?: readonly string[] | undefined;
+  tracing?: {
+    /** OTLP/HTTP endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`); no spans are exported without it. */
+    endpoint?: string | undefined;
+    /** Share of new traces recorded (`OTEL_TRACES_SAMPLER_ARG`). @default 1 */
+    sampleRatio?: number | undefined;
+    /**
+     * Continue a client's W3C `traceparent` (`TRUST_TRACE_HEADERS`): only where the caller is
+     * trusted (an ingress or gateway that sets it), else any client steers sampling. @default false
+     */
+    trustTraceHeaders?: boolean | undefined;
+    /** Where spans go instead of OTLP (tests). */
+    exporter?: SpanExporter | undefined;
+  };
 }
 
 export interface RunningBff {
@@ -106,6 +136,10 @@ export interface RunningBff {
   rateLimitStats: RateLimitStats;
   /** The upstream guards: breaker state and retry counters per service. */
   guards: Record<'identity' | 'billing' | 'product', UpstreamGuard>;
+  /** This app's metrics registry (also served on `metricsUrl` when a metrics port is set). */
+  metrics: Registry;
+  /** `http://host:port` of the metrics listener; `${metricsUrl}/metrics` is the scrape target. */
+  metricsUrl: string | undefined;
   /** Stops accepting requests, lets in-flight ones finish, then closes upstream pools. */
   close(): Promise<void>;
 }

@@ -16,6 +16,28 @@ export type AppResolvers = Exclude<
   unknown[]
 >;
 
+/** Where `buildBffSchema` reads SDL from besides the app's folder. */
+export interface BffSchemaSources {
+  /**
+   * The base SDL every app shares. Tooling that checks a scratch copy of the repository (the
+   * schema checks' tests) points it at the copy. @default `baseSchemaPath` of @bff/schema
+   */
+  baseSchemaPath?: string;
+}
+
+/**
+ * The SDL an app is built from, in order: the base, then every `.graphql` file of
+ * `appSchemaDir` in name order. The one place that says how an app's schema is put together;
+ * the schema checks build through `buildBffSchema` too, so a snapshot is what the app serves.
+ */
+function readBffTypeDefs(base: string, appSchemaDir: string): string[] {
+  const appFiles = readdirSync(appSchemaDir)
+    .filter((name) => name.endsWith('.graphql'))
+    .sort()
+    .map((name) => readFileSync(join(appSchemaDir, name), 'utf8'));
+  return [readFileSync(base, 'utf8'), ...appFiles];
+}
+
 /**
  * The base SDL plus every `.graphql` file in `appSchemaDir`, with the base resolvers and the
  * app's, merged. An app adds a field by adding SDL and a resolver in its own folder.
@@ -28,13 +50,10 @@ export function buildBffSchema(
   appSchemaDir: string,
   appResolvers: AppResolvers,
   transforms: readonly ((schema: GraphQLSchema) => GraphQLSchema)[] = [],
+  sources: BffSchemaSources = {},
 ): GraphQLSchema {
-  const appFiles = readdirSync(appSchemaDir)
-    .filter((name) => name.endsWith('.graphql'))
-    .sort()
-    .map((name) => readFileSync(join(appSchemaDir, name), 'utf8'));
   const schema = makeExecutableSchema({
-    typeDefs: [readFileSync(baseSchemaPath, 'utf8'), ...appFiles],
+    typeDefs: readBffTypeDefs(sources.baseSchemaPath ?? baseSchemaPath, appSchemaDir),
     resolvers: [baseResolvers, appResolvers],
     inheritResolversFromInterfaces: true,
   });

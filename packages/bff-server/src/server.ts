@@ -23,6 +23,7 @@ import { jitGateway } from './jit-executor.ts';
 import type { BffServerOptions, RunningBff } from './options.ts';
 import { registerRequestGuards } from './request-guards.ts';
 import { buildBffSchema } from './schema.ts';
+import { createBffTelemetry } from './telemetry.ts';
 import { createUpstreams, createVerifier } from './upstreams.ts';
 
 /**
@@ -31,8 +32,41 @@ import { createUpstreams, createVerifier } from './upstreams.ts';
  * close() that drains within a bounded time.
  */
 export async function startBff(options: BffServerOptions): Promise<RunningBff> {
-  const { upstreams, guards } = createUpstreams(options);
+  // What is opened is closed again if a later step of the start fails (a bad option, a port
+  // in use), so that a failed start leaves no connection or timer behind.
+  const opened: (() => unknown)[] = [];
+  try {
+    return await start(options, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) await Promise.resolve(close()).catch(() => {});
+    throw error;
+  }
+}
+
+async function start(options: BffServerOptions, opened: (() => unknown)[]): Promise<RunningBff> {
+  const { upstreams, guards } = createUpstreams({
+    ...options,
+    onUpstreamCall: (call) => {
+      telemetry.onUpstreamCall(call);
+      options.onUpstreamCall?.(call);
+    },
+  });
+  opened.push(
+    () => upstreams.product.close(),
+    () => upstreams.identity.close(),
+    () => upstreams.billing.close(),
+  );
+  const persisted = options.persistedOperations
+    ? manifestCache(options.persistedOperations.manifest)
+    : undefined;
+  const telemetry = createBffTelemetry(
+    options,
+    options.persistedOperations?.manifest.operations.map((operation) => operation.name) ?? [],
+    guards,
+  );
+  opened.push(() => telemetry.close());
   const auth = createVerifier(options, guards);
+  opened.push(() => auth.close());
   const { verifier } = auth;
   // Identity's keys are fetched while the rest starts, so that the first signed-in request does
   // not wait for them. Never rejects; if they cannot be had now, the first token fetches them.
@@ -41,14 +75,13 @@ export async function startBff(options: BffServerOptions): Promise<RunningBff> {
   const store: RateLimitStore = throttling.redisUrl
     ? new RedisRateLimitStore({ url: throttling.redisUrl, timeoutMs: throttling.storeTimeoutMs ?? 150 })
     : new MemoryRateLimitStore();
+  opened.push(() => store.close());
   if (store instanceof RedisRateLimitStore) await store.ready();
 
   const limits = validateLimits(options.policy.limits);
   const exposeLimits = !options.production;
-  const persisted = options.persistedOperations
-    ? manifestCache(options.persistedOperations.manifest)
-    : undefined;
-  const app = await createHttpApp(options, { limits, exposeLimits });
+  const app = await createHttpApp(options, { limits, exposeLimits, telemetry });
+  opened.push(() => app.close());
   registerRequestGuards(app, '/graphql', {
     maxDocumentChars: limits.maxDocumentChars,
     exposeLimits,
@@ -64,6 +97,7 @@ export async function startBff(options: BffServerOptions): Promise<RunningBff> {
     defaults: throttling.defaults ?? { max: 600, window: '1m' },
     onStoreFailure: throttling.onStoreFailure ?? 'open',
     storeTimeoutMs: throttling.storeTimeoutMs ?? 150,
+    onDecision: telemetry.onRateLimitDecision,
     onStoreError: (err) => {
       // One line per 10 s at most: a Redis outage must not flood the log.
       if (Date.now() - lastStoreErrorLog < 10_000) return;
@@ -114,16 +148,18 @@ export async function startBff(options: BffServerOptions): Promise<RunningBff> {
       ApolloServerPluginCacheControlDisabled(),
       createOperationResolutionPlugin(),
       createErrorLogPlugin(),
+      telemetry.plugin,
     ],
     formatError: (formatted, error) => formatError(formatted, error, options.production),
   });
   await apollo.start();
+  opened.push(() => apollo.stop());
 
   app.route({
     url: '/graphql',
     method: ['GET', 'POST'],
     handler: fastifyApolloHandler(apollo, {
-      context: createContextFactory(options, upstreams),
+      context: createContextFactory(options, upstreams, telemetry),
     }),
   });
 
@@ -132,6 +168,7 @@ export async function startBff(options: BffServerOptions): Promise<RunningBff> {
   if (options.graphiql) registerGraphiql(app, `${options.app} BFF`);
 
   if (!(await keysFetched)) app.log.warn('identity JWKS not fetched at start; the first token will fetch it');
+  const metricsServer = await telemetry.start();
   await app.listen({ port: options.port, host: options.host ?? '127.0.0.1' });
   const address = app.server.address();
   if (!address || typeof address === 'string') throw new Error('BFF has no TCP address');
@@ -142,6 +179,8 @@ export async function startBff(options: BffServerOptions): Promise<RunningBff> {
     apollo,
     rateLimitStats: rateLimiting.stats,
     guards,
+    metrics: telemetry.metrics.registry,
+    metricsUrl: metricsServer?.url,
     close: () => {
       closing ??= (async () => {
         draining = true;
@@ -171,6 +210,8 @@ export async function startBff(options: BffServerOptions): Promise<RunningBff> {
           auth.close(),
           store.close(),
         ]);
+        // Last, so that the final scrape and the last spans include the drained requests.
+        await telemetry.close();
       })();
       return closing;
     },

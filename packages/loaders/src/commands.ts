@@ -20,7 +20,8 @@ export interface Commands {
 }
 
 export function createCommands(upstreams: Upstreams, loaders: Loaders, scope: RequestScope = {}): Commands {
-  const call = { signal: scope.signal, deadline: scope.deadline };
+  // Commands call the service once each (no batching): their tries hang off the request's span.
+  const call = { signal: scope.signal, deadline: scope.deadline, trace: scope.trace };
   return {
     async purchase(input) {
       const { invoice } = await upstreams.billing.purchase(input, call);

@@ -1,6 +1,7 @@
 import {
   type BillingInvoice,
   type BillingInvoicePage,
+  type CallOptions,
   type IdentityUser,
   type ProductPage,
   type ProductRecord,
@@ -78,63 +79,89 @@ async function isolatingRefusals<T extends { id: string }>(
 }
 
 /**
+ * Runs one batch inside a span of its own when the request is traced: the upstream tries made
+ * for the batch (retries, refusal isolation) become its children.
+ */
+export function tracedBatch(scope: RequestScope, call: CallOptions) {
+  return <R>(loader: string, size: number, run: (options: CallOptions) => Promise<R>): Promise<R> => {
+    const batch = scope.trace?.batch(loader, size);
+    if (!batch) return run(call);
+    return run({ ...call, trace: batch.trace }).finally(() => batch.end());
+  };
+}
+
+/**
  * One set of loaders for one request. Page loaders prime the entity loaders, so a product
  * listed on a page and then asked for by id is not fetched again.
  */
 export function createLoaders(upstreams: Upstreams, scope: RequestScope = {}): Loaders {
-  const call = { signal: scope.signal, deadline: scope.deadline };
+  const call: CallOptions = { signal: scope.signal, deadline: scope.deadline, trace: scope.trace };
+  const traced = tracedBatch(scope, call);
   const user = new DataLoader<string, IdentityUser | null>(
-    (ids) => isolatingRefusals(ids, (part) => upstreams.identity.getUsers(part, call)),
+    (ids) =>
+      traced('user', ids.length, (options) =>
+        isolatingRefusals(ids, (part) => upstreams.identity.getUsers(part, options)),
+      ),
     { maxBatchSize: MAX_BATCH.identity },
   );
   const product = new DataLoader<string, ProductRecord | null>(
-    (ids) => isolatingRefusals(ids, (part) => upstreams.product.getProducts(part, call)),
+    (ids) =>
+      traced('product', ids.length, (options) =>
+        isolatingRefusals(ids, (part) => upstreams.product.getProducts(part, options)),
+      ),
     { maxBatchSize: MAX_BATCH.product },
   );
   const invoice = new DataLoader<string, BillingInvoice | null>(
-    (ids) => isolatingRefusals(ids, (part) => upstreams.billing.getInvoices(part, call)),
+    (ids) =>
+      traced('invoice', ids.length, (options) =>
+        isolatingRefusals(ids, (part) => upstreams.billing.getInvoices(part, options)),
+      ),
     { maxBatchSize: MAX_BATCH.billing },
   );
   // Pages have no batch endpoint: each distinct page is one call, deduplicated per request.
   const invoicePage = new DataLoader<InvoicePageKey, BillingInvoicePage, string>(
     (keys) =>
-      Promise.all(
-        keys.map(async (key) => {
-          try {
-            const page = await upstreams.billing.listInvoices(
-              key.userId,
-              { first: key.first, after: key.after },
-              call,
-            );
-            for (const item of page.invoices) invoice.prime(item.id, item);
-            return page;
-          } catch (error) {
-            return error as Error;
-          }
-        }),
+      traced('invoicePage', keys.length, (options) =>
+        Promise.all(
+          keys.map(async (key) => {
+            try {
+              const page = await upstreams.billing.listInvoices(
+                key.userId,
+                { first: key.first, after: key.after },
+                options,
+              );
+              for (const item of page.invoices) invoice.prime(item.id, item);
+              return page;
+            } catch (error) {
+              return error as Error;
+            }
+          }),
+        ),
       ),
     { cacheKeyFn: (key) => JSON.stringify([key.userId, key.first, key.after ?? null]) },
   );
   const productPage = new DataLoader<ProductPageKey, ProductPage, string>(
     (keys) =>
-      Promise.all(
-        keys.map(async (key) => {
-          try {
-            const page = await upstreams.product.listProducts(
-              {
-                pageSize: key.first,
-                ...(key.afterId ? { afterId: key.afterId } : {}),
-                ...(key.category ? { category: key.category } : {}),
-                ...(key.search ? { query: key.search } : {}),
-              },
-              call,
-            );
-            for (const item of page.products) product.prime(item.id, item);
-            return page;
-          } catch (error) {
-            return error as Error;
-          }
-        }),
+      traced('productPage', keys.length, (options) =>
+        Promise.all(
+          keys.map(async (key) => {
+            try {
+              const page = await upstreams.product.listProducts(
+                {
+                  pageSize: key.first,
+                  ...(key.afterId ? { afterId: key.afterId } : {}),
+                  ...(key.category ? { category: key.category } : {}),
+                  ...(key.search ? { query: key.search } : {}),
+                },
+                options,
+              );
+              for (const item of page.products) product.prime(item.id, item);
+              return page;
+            } catch (error) {
+              return error as Error;
+            }
+          }),
+        ),
       ),
     {
       cacheKeyFn: (key) =>

@@ -25,7 +25,7 @@ export interface LoggerSettings {
   /** @default 'json' */
   format?: LogFormat;
   /** Where JSON lines go (tests collect them); stdout otherwise. */
-  destination?: DestinationStream | undefined;
+  destination?: { write(line: string): void } | undefined;
 }
 
 /**
@@ -50,7 +50,7 @@ export function loggerOptions(settings: LoggerSettings): LoggerOptions & { strea
     formatters: { level: (label) => ({ level: label }) },
     timestamp: () => `,"time":"${new Date().toISOString()}"`,
     ...(settings.destination
-      ? { stream: settings.destination }
+      ? { stream: settings.destination as DestinationStream }
       : format === 'pretty'
         ? { transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l' } } }
         : {}),

@@ -70,7 +70,15 @@ export class BffMetrics {
   readonly rateLimitDecisions: Counter<'decision'>;
   readonly httpRequests: Counter<'status_class'>;
 
-  constructor(readonly registry: Registry) {
+  constructor(
+    readonly registry: Registry,
+    sources: {
+      /** Each upstream's breaker state (BREAKER_STATE_VALUE), read at scrape time. */
+      breakers?: () => Iterable<readonly [string, number]>;
+      /** Each upstream's retries so far (a monotonic count), read at scrape time. */
+      retries?: () => Iterable<readonly [string, number]>;
+    } = {},
+  ) {
     this.operationDuration = new Histogram({
       name: 'graphql_operation_duration_seconds',
       help: 'GraphQL operations from receipt to answer, by known operation name, type and outcome.',
@@ -85,17 +93,34 @@ export class BffMetrics {
       buckets: DURATION_BUCKETS,
       registers: [registry],
     });
+    const { breakers, retries } = sources;
     this.upstreamRetries = new Counter({
       name: 'bff_upstream_retries_total',
       help: 'Tries of an upstream call after the first.',
       labelNames: ['service'],
       registers: [registry],
+      ...(retries
+        ? {
+            collect(this: Counter<'service'>) {
+              // The source counts since start; a counter set from it stays monotonic.
+              this.reset();
+              for (const [service, count] of retries()) this.inc({ service }, count);
+            },
+          }
+        : {}),
     });
     this.breakerState = new Gauge({
       name: 'bff_circuit_breaker_state',
       help: 'Circuit breaker per upstream service: 0 closed, 1 half-open, 2 open.',
       labelNames: ['service'],
       registers: [registry],
+      ...(breakers
+        ? {
+            collect(this: Gauge<'service'>) {
+              for (const [service, state] of breakers()) this.set({ service }, state);
+            },
+          }
+        : {}),
     });
     this.rateLimitDecisions = new Counter({
       name: 'bff_rate_limit_decisions_total',
@@ -168,4 +193,20 @@ export class ServiceMetrics {
 /** The outcome label of an HTTP status. */
 export function statusClass(status: number): string {
   return status >= 100 && status < 600 ? `${Math.floor(status / 100)}xx` : 'other';
+}
+
+/** How a request to a domain service ended, as a metric label. */
+export type ServiceOutcome =
+  /** Answered (2xx, 3xx; gRPC OK). */
+  | 'ok'
+  /** Refused as the caller's mistake (4xx; gRPC client-fault codes). */
+  | 'refused'
+  /** The service's fault (5xx, anything else). */
+  | 'error';
+
+/** The outcome label of an HTTP status answered by a domain service. */
+export function requestOutcome(status: number): ServiceOutcome {
+  if (status >= 200 && status < 400) return 'ok';
+  if (status >= 400 && status < 500) return 'refused';
+  return 'error';
 }
