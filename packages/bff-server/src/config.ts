@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { ConfigError, env, readConfig } from '@bff/config';
+import { telemetryEnv } from '@bff/observability';
 
 /** Reads a BFF app's environment; throws a ConfigError naming any bad variable. */
 export function readBffConfig(defaultPort: number, source: Record<string, string | undefined> = process.env) {
@@ -17,7 +18,12 @@ export function readBffConfig(defaultPort: number, source: Record<string, string
       UPSTREAM_TIMEOUT_MS: env.int(2_000, { min: 50, max: 60_000 }),
       /** GraphiQL at /graphiql: on by default outside production. */
       GRAPHIQL: env.oneOf(['true', 'false', 'auto'], 'auto'),
-      LOG_LEVEL: env.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+      // LOG_LEVEL, LOG_FORMAT, METRICS_PORT, METRICS_HOST, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER_ARG
+      ...telemetryEnv,
+      /** Continue a caller's W3C traceparent: only behind an ingress or gateway that sets it. */
+      TRUST_TRACE_HEADERS: env.oneOf(['true', 'false'], 'false'),
+      /** Operation names (comma-separated) that may be a metric label besides the persisted ones. */
+      METRICS_OPERATION_NAMES: env.string(''),
       /** Shared rate-limit store; in memory (one replica) when unset. */
       REDIS_URL: env.optionalUrl(['redis:', 'rediss:']),
       RATE_LIMIT_ON_STORE_FAILURE: env.oneOf(['open', 'closed'], 'open'),
@@ -72,6 +78,19 @@ export function bffOptionsFromConfig(config: BffConfig) {
     production: config.production,
     graphiql: config.graphiql,
     logLevel: config.LOG_LEVEL,
+    logFormat: config.LOG_FORMAT,
+    observability: {
+      metricsPort: config.METRICS_PORT,
+      metricsHost: config.METRICS_HOST,
+      operationNames: config.METRICS_OPERATION_NAMES.split(',')
+        .map((name) => name.trim())
+        .filter((name) => /^[_A-Za-z][_0-9A-Za-z]{0,99}$/.test(name)),
+      tracing: {
+        endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+        sampleRatio: config.OTEL_TRACES_SAMPLER_ARG,
+        trustTraceHeaders: config.TRUST_TRACE_HEADERS === 'true',
+      },
+    },
     auth: { jwksCooldownMs: config.JWKS_COOLDOWN_MS },
     rateLimit: {
       redisUrl: config.REDIS_URL,

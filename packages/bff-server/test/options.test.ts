@@ -100,6 +100,36 @@ describe('connectionTimeoutsOption', () => {
 });
 
 describe('readBffConfig', () => {
+  it('reads the telemetry settings: no metrics listener, no export and no trusted traceparent unless asked', () => {
+    expect(bffOptionsFromConfig(readBffConfig(4000, {})).observability).toEqual({
+      metricsPort: undefined,
+      metricsHost: '127.0.0.1',
+      operationNames: [],
+      tracing: { endpoint: undefined, sampleRatio: 1, trustTraceHeaders: false },
+    });
+    const options = bffOptionsFromConfig(
+      readBffConfig(4000, {
+        METRICS_PORT: '9400',
+        METRICS_HOST: '0.0.0.0',
+        METRICS_OPERATION_NAMES: 'Catalogue, ProductCard,not a name',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_TRACES_SAMPLER_ARG: '0.1',
+        TRUST_TRACE_HEADERS: 'true',
+        LOG_FORMAT: 'pretty',
+      }),
+    );
+    expect(options.logFormat).toBe('pretty');
+    expect(options.observability).toEqual({
+      metricsPort: 9400,
+      metricsHost: '0.0.0.0',
+      operationNames: ['Catalogue', 'ProductCard'],
+      tracing: { endpoint: 'http://collector:4318', sampleRatio: 0.1, trustTraceHeaders: true },
+    });
+    expect(() => readBffConfig(4000, { METRICS_PORT: '99999', OTEL_TRACES_SAMPLER_ARG: '1.5' })).toThrow(
+      /METRICS_PORT.*"99999"[\s\S]*OTEL_TRACES_SAMPLER_ARG.*"1.5"/,
+    );
+  });
+
   it('reads defaults, derives production and GraphiQL, and freezes the result', () => {
     const config = readBffConfig(4000, {});
     expect(config.PORT).toBe(4000);
