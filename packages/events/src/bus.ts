@@ -1,13 +1,28 @@
+import type { Context, Tracing } from '@bff/observability';
 import type { EventEnvelope } from './envelope.ts';
 
+/** What a handler knows about one delivery besides the event. */
+export interface EventDelivery {
+  /**
+   * The trace context of this delivery: the consumer span (a child of the producing request's
+   * context) when the bus traces, otherwise the event's own context. Pass it on to continue the trace.
+   */
+  traceContext: Context;
+}
+
 /** Resolves to acknowledge; throws to have the event redelivered (then dead-lettered). */
-export type EventHandler = (event: EventEnvelope) => Promise<void>;
+export type EventHandler = (event: EventEnvelope, delivery: EventDelivery) => Promise<void>;
 
 export interface SubscribeOptions {
   /** Deliveries before an event is dead-lettered. @default 5 */
   maxAttempts?: number;
   /** How many events a consumer works on at once. @default 8 */
   prefetch?: number;
+  /**
+   * Records a CONSUMER span around each delivery, a child of the event's trace context.
+   * @default the bus's own `tracing`, if it was given one
+   */
+  tracing?: Tracing;
 }
 
 export interface Subscription {

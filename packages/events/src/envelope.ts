@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sanitizeTraceCarrier, type TraceCarrier } from '@bff/observability';
 
 /** A versioned JSON envelope: what travels on the bus and sits in the outbox. */
 export interface EventEnvelope<P = unknown> {
@@ -13,6 +14,12 @@ export interface EventEnvelope<P = unknown> {
   /** The service that emitted it. */
   source: string;
   payload: P;
+  /**
+   * The trace context of the request that produced the event (W3C `traceparent`/`tracestate`),
+   * so that its consumers continue that trace. Absent for events written outside a traced
+   * request, and for rows written before it existed.
+   */
+  trace?: TraceCarrier;
 }
 
 export function newEvent<P>(source: string, type: string, version: number, payload: P): EventEnvelope<P> {
@@ -28,5 +35,11 @@ export function parseEnvelope(raw: string | Buffer): EventEnvelope {
     if (typeof e[field] !== 'string') throw new TypeError(`event envelope: ${field} must be a string`);
   }
   if (!Number.isInteger(e.version)) throw new TypeError('event envelope: version must be an integer');
+  // A trace context is a hint, never a reason to refuse an event: a malformed one is dropped.
+  if ('trace' in e) {
+    const trace = sanitizeTraceCarrier(e.trace);
+    if (trace) e.trace = trace;
+    else delete e.trace;
+  }
   return value as EventEnvelope;
 }

@@ -1,4 +1,6 @@
+import type { Tracing } from '@bff/observability';
 import type { EventBus, EventHandler, SubscribeOptions, Subscription } from './bus.ts';
+import { deliverTraced } from './consumer-span.ts';
 import type { EventEnvelope } from './envelope.ts';
 import { topicMatches } from './topic.ts';
 
@@ -7,6 +9,14 @@ interface Consumer {
   handlers: EventHandler[];
   next: number;
   maxAttempts: number;
+  tracing: Tracing | undefined;
+}
+
+export interface InProcessEventBusOptions {
+  /** Pause before a failed event is redelivered, multiplied by the attempt number, in ms. @default 50 */
+  retryDelayMs?: number;
+  /** Records a CONSUMER span around each delivery (unless a subscription brings its own). */
+  tracing?: Tracing;
 }
 
 /**
@@ -22,7 +32,17 @@ export class InProcessEventBus implements EventBus {
   /** Events that failed `maxAttempts` times, by consumer. */
   readonly deadLetters: { consumer: string; event: EventEnvelope; error: unknown }[] = [];
 
-  constructor(private readonly retryDelayMs = 50) {}
+  private readonly retryDelayMs: number;
+  private readonly tracing: Tracing | undefined;
+
+  /** `options` may be the retry delay alone, in ms. */
+  constructor(options: InProcessEventBusOptions | number = {}) {
+    const { retryDelayMs = 50, tracing } = typeof options === 'number' ? { retryDelayMs: options } : options;
+    if (!(retryDelayMs >= 0))
+      throw new TypeError(`InProcessEventBus: retryDelayMs must be 0 or more, received ${retryDelayMs}`);
+    this.retryDelayMs = retryDelayMs;
+    this.tracing = tracing;
+  }
 
   async publish(event: EventEnvelope): Promise<void> {
     if (this.closed) throw new Error('event bus is closed');
@@ -42,7 +62,13 @@ export class InProcessEventBus implements EventBus {
   ): Promise<Subscription> {
     let entry = this.consumers.get(consumer);
     if (!entry) {
-      entry = { patterns, handlers: [], next: 0, maxAttempts: options.maxAttempts ?? 5 };
+      entry = {
+        patterns,
+        handlers: [],
+        next: 0,
+        maxAttempts: options.maxAttempts ?? 5,
+        tracing: options.tracing ?? this.tracing,
+      };
       this.consumers.set(consumer, entry);
     }
     entry.handlers.push(handler);
@@ -77,7 +103,7 @@ export class InProcessEventBus implements EventBus {
       const handler = consumer.handlers[consumer.next++ % Math.max(consumer.handlers.length, 1)];
       if (!handler) return;
       try {
-        await handler(event);
+        await deliverTraced(consumer.tracing, 'in-process', name, event, handler);
         return;
       } catch (error) {
         if (attempt >= consumer.maxAttempts || this.closed) {

@@ -4,13 +4,20 @@
  *
  * Every export here is public API of `@bff/events`.
  */
-export type { EventBus, EventHandler, SubscribeOptions, Subscription } from './bus.ts';
+export type { EventBus, EventDelivery, EventHandler, SubscribeOptions, Subscription } from './bus.ts';
 export { createEventBus } from './create.ts';
 export type { EventEnvelope } from './envelope.ts';
 export { newEvent, parseEnvelope } from './envelope.ts';
+export type { InProcessEventBusOptions } from './in-process.ts';
 export { InProcessEventBus } from './in-process.ts';
-export type { OutboxRelayOptions } from './outbox.ts';
-export { consumeOnce, enqueueEvent, OutboxRelay, outboxMigrations } from './outbox.ts';
+export type { EnqueueOptions, OutboxBacklog, OutboxRelayOptions } from './outbox.ts';
+export {
+  consumeOnce,
+  enqueueEvent,
+  OutboxRelay,
+  outboxMigrations,
+  readOutboxBacklog,
+} from './outbox.ts';
 export type { RabbitMqEventBusOptions } from './rabbitmq.ts';
 export { RabbitMqEventBus } from './rabbitmq.ts';
 export { topicMatches } from './topic.ts';

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import type { Database, MigrationSource, Queryable } from '@bff/db';
+import { type Context, sanitizeTraceCarrier, traceCarrierOf } from '@bff/observability';
 import type { EventBus } from './bus.ts';
 import { type EventEnvelope, newEvent } from './envelope.ts';
 
@@ -8,6 +9,14 @@ export const outboxMigrations: MigrationSource = {
   prefix: 'events',
   dir: fileURLToPath(new URL('../migrations', import.meta.url)),
 };
+
+export interface EnqueueOptions {
+  /**
+   * The trace context of the request making the change (its span's context): kept with the row
+   * and published with the event, so that consumers continue the request's trace.
+   */
+  traceContext?: Context | undefined;
+}
 
 /**
  * Writes an event into the outbox inside the caller's transaction, so that it exists if and
@@ -19,13 +28,45 @@ export async function enqueueEvent<P>(
   type: string,
   version: number,
   payload: P,
+  options: EnqueueOptions = {},
 ): Promise<EventEnvelope<P>> {
   const event = newEvent(source, type, version, payload);
+  const trace = options.traceContext ? traceCarrierOf(options.traceContext) : undefined;
+  if (trace) event.trace = trace;
   await tx.query(
-    'INSERT INTO outbox (id, type, version, source, occurred_at, payload) VALUES ($1, $2, $3, $4, $5, $6)',
-    [event.id, event.type, event.version, event.source, event.occurredAt, JSON.stringify(event.payload)],
+    `INSERT INTO outbox (id, type, version, source, occurred_at, payload, traceparent, tracestate)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [
+      event.id,
+      event.type,
+      event.version,
+      event.source,
+      event.occurredAt,
+      JSON.stringify(event.payload),
+      trace?.traceparent ?? null,
+      trace?.tracestate ?? null,
+    ],
   );
   return event;
+}
+
+/** What the outbox holds that the bus has not taken yet. */
+export interface OutboxBacklog {
+  /** Rows not yet published. */
+  backlog: number;
+  /** Age of the oldest of them, in seconds; 0 when none is waiting. */
+  oldestAgeSeconds: number;
+}
+
+/** Reads the outbox backlog in one query (over the partial index of unpublished rows). */
+export async function readOutboxBacklog(db: Queryable): Promise<OutboxBacklog> {
+  const result = await db.query<{ backlog: number; age: number | string | null }>(
+    `SELECT count(*)::int AS backlog,
+            GREATEST(0, EXTRACT(EPOCH FROM now() - min(occurred_at)))::float8 AS age
+       FROM outbox WHERE published_at IS NULL`,
+  );
+  const row = result.rows[0];
+  return { backlog: row?.backlog ?? 0, oldestAgeSeconds: Number(row?.age ?? 0) };
 }
 
 /**
@@ -71,6 +112,8 @@ interface OutboxRow {
   source: string;
   occurred_at: Date;
   payload: unknown;
+  traceparent: string | null;
+  tracestate: string | null;
 }
 
 /**
@@ -172,13 +215,17 @@ export class OutboxRelay {
           SELECT seq FROM outbox
            WHERE published_at IS NULL AND (locked_until IS NULL OR locked_until < now())
            ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
-        RETURNING seq, id, type, version, source, occurred_at, payload`,
+        RETURNING seq, id, type, version, source, occurred_at, payload, traceparent, tracestate`,
       [this.batchSize, this.leaseSeconds],
     );
     const rows = claimed.rows.sort((a, b) => Number(a.seq) - Number(b.seq));
     let published = 0;
     try {
       for (const row of rows) {
+        const trace = sanitizeTraceCarrier({
+          traceparent: row.traceparent,
+          tracestate: row.tracestate ?? undefined,
+        });
         await this.bus.publish({
           id: row.id,
           type: row.type,
@@ -186,6 +233,7 @@ export class OutboxRelay {
           source: row.source,
           occurredAt: row.occurred_at.toISOString(),
           payload: row.payload,
+          ...(trace ? { trace } : {}),
         });
         await this.db.query('UPDATE outbox SET published_at = now(), locked_until = NULL WHERE id = $1', [
           row.id,

@@ -1,5 +1,7 @@
+import { sanitizeTraceCarrier, type Tracing } from '@bff/observability';
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, connect } from 'amqplib';
 import type { EventBus, EventHandler, SubscribeOptions, Subscription } from './bus.ts';
+import { deliverTraced } from './consumer-span.ts';
 import { type EventEnvelope, parseEnvelope } from './envelope.ts';
 
 export interface RabbitMqEventBusOptions {
@@ -15,6 +17,8 @@ export interface RabbitMqEventBusOptions {
   maxReconnectDelayMs?: number;
   /** Pause before a failed event is redelivered, multiplied by the attempt number, in ms. @default 200 */
   retryDelayMs?: number;
+  /** Records a CONSUMER span around each delivery (unless a subscription brings its own). */
+  tracing?: Tracing;
 }
 
 interface ConsumerState {
@@ -23,6 +27,7 @@ interface ConsumerState {
   handler: EventHandler;
   maxAttempts: number;
   prefetch: number;
+  tracing: Tracing | undefined;
   channel: Channel | undefined;
   active: boolean;
 }
@@ -42,6 +47,7 @@ export class RabbitMqEventBus implements EventBus {
   private readonly heartbeat: number;
   private readonly maxReconnectDelayMs: number;
   private readonly retryDelayMs: number;
+  private readonly tracing: Tracing | undefined;
   private model: ChannelModel | undefined;
   private publisher: ConfirmChannel | undefined;
   private opening: Promise<ConfirmChannel> | undefined;
@@ -63,6 +69,7 @@ export class RabbitMqEventBus implements EventBus {
     this.heartbeat = options.heartbeatSeconds ?? 10;
     this.maxReconnectDelayMs = options.maxReconnectDelayMs ?? 5_000;
     this.retryDelayMs = options.retryDelayMs ?? 200;
+    this.tracing = options.tracing;
   }
 
   async publish(event: EventEnvelope): Promise<void> {
@@ -94,6 +101,7 @@ export class RabbitMqEventBus implements EventBus {
       handler,
       maxAttempts: options.maxAttempts ?? 5,
       prefetch: options.prefetch ?? 8,
+      tracing: options.tracing ?? this.tracing,
       channel: undefined,
       active: true,
     };
@@ -206,8 +214,13 @@ export class RabbitMqEventBus implements EventBus {
       channel.nack(message, false, false); // poison: straight to the dead-letter queue
       return;
     }
+    // The trace context travels as message headers, where any publisher may have written
+    // anything: what is not a sane string is dropped, and the delivery starts a new trace.
+    delete event.trace;
+    const trace = sanitizeTraceCarrier(message.properties.headers);
+    if (trace) event.trace = trace;
     try {
-      await state.handler(event);
+      await deliverTraced(state.tracing, 'rabbitmq', state.consumer, event, state.handler);
       channel.ack(message);
       return;
     } catch {
@@ -241,18 +254,25 @@ export class RabbitMqEventBus implements EventBus {
         () => reject(new Error(`publisher confirm timed out after ${this.timeoutMs} ms`)),
         this.timeoutMs,
       );
+      // The trace context goes in the headers, as AMQP tracing expects, not in the body.
+      const { trace, ...body } = event;
+      const headers: Record<string, string | number> = {
+        ...(trace ? { traceparent: trace.traceparent } : {}),
+        ...(trace?.tracestate ? { tracestate: trace.tracestate } : {}),
+        ...(attempt ? { [ATTEMPT_HEADER]: attempt } : {}),
+      };
       try {
         channel.publish(
           exchange,
           routingKey,
-          Buffer.from(JSON.stringify(event)),
+          Buffer.from(JSON.stringify(body)),
           {
             persistent: true,
             contentType: 'application/json',
             messageId: event.id,
             type: event.type,
             timestamp: Math.floor(Date.parse(event.occurredAt) / 1000),
-            ...(attempt ? { headers: { [ATTEMPT_HEADER]: attempt } } : {}),
+            ...(Object.keys(headers).length > 0 ? { headers } : {}),
           },
           (error: unknown) => {
             clearTimeout(timer);

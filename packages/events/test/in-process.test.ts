@@ -1,6 +1,6 @@
-import { migrate, openDatabase } from '@bff/db';
+import { type Database, migrate, openDatabase } from '@bff/db';
 import { waitFor } from '@bff/testkit';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   enqueueEvent,
   InProcessEventBus,
@@ -63,9 +63,17 @@ describe('InProcessEventBus', () => {
 });
 
 describe('OutboxRelay', () => {
-  it('publishes committed events in order, and never those of a rolled-back transaction', async () => {
-    const db = await openDatabase({ schema: 'relay' });
+  // Opened once, in a hook: starting PGlite on a loaded machine can take most of a test's budget.
+  let db: Database;
+  beforeAll(async () => {
+    db = await openDatabase({ schema: 'relay' });
     await migrate(db, [outboxMigrations]);
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  it('publishes committed events in order, and never those of a rolled-back transaction', async () => {
     const bus = new InProcessEventBus();
     const got: number[] = [];
     await bus.subscribe('order', ['t.#'], async (e) => void got.push((e.payload as { n: number }).n));
@@ -86,14 +94,11 @@ describe('OutboxRelay', () => {
     await bus.drain();
     expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     await bus.close();
-    await db.close();
   });
 
   it('rejects a bad poll interval at construction, naming it', async () => {
-    const db = await openDatabase({ schema: 'relay_bad' });
     expect(() => new OutboxRelay({ db, bus: new InProcessEventBus(), pollIntervalMs: 0 })).toThrow(
       /pollIntervalMs.*0/,
     );
-    await db.close();
   });
 });

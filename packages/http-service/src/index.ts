@@ -8,5 +8,5 @@
 export type { ErrorBody } from './errors.ts';
 export { ErrorCode, HttpError } from './errors.ts';
 export type { HttpServiceOptions } from './service.ts';
-export { createHttpService, listen } from './service.ts';
+export { createHttpService, listen, requestTraceContext } from './service.ts';
 export { onShutdownSignal } from './shutdown.ts';

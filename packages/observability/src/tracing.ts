@@ -41,6 +41,15 @@ export interface TracingOptions {
 /** A header bag as Node hands it over, or as we build it for a call. */
 export type Carrier = Record<string, string | string[] | undefined>;
 
+/**
+ * A trace context at rest or in transit outside a request: with an event in the outbox and on
+ * the bus, so that its consumers continue the trace of the request that produced it.
+ */
+export interface TraceCarrier {
+  traceparent: string;
+  tracestate?: string;
+}
+
 export interface Tracing {
   /** Whether spans are recorded and exported. */
   readonly enabled: boolean;
@@ -82,6 +91,33 @@ export function extractTraceContext(headers: Carrier): Context {
 /** Writes the trace context of `context` into `carrier` (nothing when it holds no valid span). */
 export function injectTraceContext(context: Context, carrier: Record<string, string>): void {
   propagator.inject(context, carrier, defaultTextMapSetter);
+}
+
+/** The trace context of `context` to keep or send along, or undefined when it holds no valid span. */
+export function traceCarrierOf(context: Context): TraceCarrier | undefined {
+  const headers: Record<string, string> = {};
+  injectTraceContext(context, headers);
+  if (!headers.traceparent) return undefined;
+  return headers.tracestate
+    ? { traceparent: headers.traceparent, tracestate: headers.tracestate }
+    : { traceparent: headers.traceparent };
+}
+
+/** W3C caps `tracestate` at 512 characters; a `traceparent` of any version fits in that too. */
+const MAX_TRACE_HEADER = 512;
+
+/**
+ * The trace context in `value` (AMQP headers, a JSON field: anything a stranger may have
+ * written), or undefined: only strings of a sane length survive; their syntax is checked when
+ * the context is extracted, which ignores a malformed one. Never throws.
+ */
+export function sanitizeTraceCarrier(value: unknown): TraceCarrier | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { traceparent, tracestate } = value as { traceparent?: unknown; tracestate?: unknown };
+  if (typeof traceparent !== 'string' || traceparent.length > MAX_TRACE_HEADER) return undefined;
+  return typeof tracestate === 'string' && tracestate.length <= MAX_TRACE_HEADER
+    ? { traceparent, tracestate }
+    : { traceparent };
 }
 
 /** The trace id of the span in `context`, or undefined. */

@@ -5,7 +5,8 @@
  * Every export here is public API of `@bff/service-storage`.
  */
 import { type Database, type DatabaseOptions, migrate, openDatabase, type Queryable } from '@bff/db';
-import { type EventBus, OutboxRelay, outboxMigrations } from '@bff/events';
+import { type EventBus, OutboxRelay, outboxMigrations, readOutboxBacklog } from '@bff/events';
+import type { ServiceMetrics } from '@bff/observability';
 
 export interface ServiceStorageOptions {
   /** The service's name: migration prefix and log field. */
@@ -20,6 +21,8 @@ export interface ServiceStorageOptions {
   onRelayError?: (error: unknown) => void;
   /** Relay poll interval when not notified, in ms. @default 500 */
   relayPollIntervalMs?: number;
+  /** Exports the outbox backlog and the age of its oldest unpublished row through these metrics. */
+  metrics?: ServiceMetrics;
 }
 
 export interface ServiceStorage {
@@ -54,6 +57,7 @@ export async function startServiceStorage(options: ServiceStorageOptions): Promi
     ...(options.relayPollIntervalMs ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
   });
   relay.start();
+  options.metrics?.observeOutbox(() => readOutboxBacklog(db));
   let closing: Promise<void> | undefined;
   return {
     db,

@@ -1,4 +1,5 @@
 import { env, readConfig } from '@bff/config';
+import { telemetryEnv } from '@bff/observability';
 
 /** Reads the Billing service's environment; throws a ConfigError naming any bad variable. */
 export function readBillingConfig(source: Record<string, string | undefined> = process.env) {
@@ -13,7 +14,8 @@ export function readBillingConfig(source: Record<string, string | undefined> = p
       PRODUCT_ADDR: env.hostPort('127.0.0.1:5003'),
       PRODUCT_TIMEOUT_MS: env.int(2_000, { min: 50, max: 60_000 }),
       SEED: env.bool(true),
-      LOG_LEVEL: env.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+      // LOG_LEVEL, LOG_FORMAT, METRICS_PORT, METRICS_HOST, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER_ARG
+      ...telemetryEnv,
     },
     source,
   );

@@ -9,6 +9,7 @@ import type {
 import type { Database, Queryable } from '@bff/db';
 import type { DemoInvoice } from '@bff/demo-data';
 import { enqueueEvent } from '@bff/events';
+import type { Context } from '@bff/observability';
 
 // The records this store returns are what Billing answers: their types are the REST contract's.
 export type InvoiceStatus = BillingInvoiceStatus;
@@ -134,10 +135,14 @@ export class BillingStore {
     };
   }
 
-  /** Creates an OPEN invoice and records `billing.invoice.created`, inside the caller's transaction. */
+  /**
+   * Creates an OPEN invoice and records `billing.invoice.created`, inside the caller's
+   * transaction; the event carries `traceContext` (the purchasing request's) to its consumers.
+   */
   async createInvoice(
     tx: Queryable,
     input: { accountId: string; userId: string; currency: string; lines: Omit<InvoiceLine, 'amountMinor'>[] },
+    traceContext?: Context,
   ): Promise<Invoice> {
     const id = randomUUID();
     const lines = input.lines.map((l) => ({ ...l, amountMinor: l.unitPriceMinor * l.quantity }));
@@ -155,25 +160,33 @@ export class BillingStore {
     }
     const [invoice] = await this.invoicesByIds([id], tx);
     if (!invoice) throw new Error('invoice vanished inside its own transaction');
-    await enqueueEvent(tx, 'billing', 'billing.invoice.created', 1, {
-      invoiceId: invoice.id,
-      userId: invoice.userId,
-      currency: invoice.currency,
-      totalMinor: invoice.totalMinor,
-      lines: invoice.lines.map((l) => ({
-        productId: l.productId,
-        quantity: l.quantity,
-        unitPriceMinor: l.unitPriceMinor,
-      })),
-    });
+    await enqueueEvent(
+      tx,
+      'billing',
+      'billing.invoice.created',
+      1,
+      {
+        invoiceId: invoice.id,
+        userId: invoice.userId,
+        currency: invoice.currency,
+        totalMinor: invoice.totalMinor,
+        lines: invoice.lines.map((l) => ({
+          productId: l.productId,
+          quantity: l.quantity,
+          unitPriceMinor: l.unitPriceMinor,
+        })),
+      },
+      { traceContext },
+    );
     return invoice;
   }
 
   /**
    * Marks an OPEN invoice PAID and records `billing.invoice.paid`. Paying a PAID invoice
-   * changes nothing and emits nothing. Returns null for an unknown id.
+   * changes nothing and emits nothing. Returns null for an unknown id. The event carries
+   * `traceContext` (the paying request's) to its consumers.
    */
-  async pay(id: string): Promise<{ invoice: Invoice; changed: boolean } | null> {
+  async pay(id: string, traceContext?: Context): Promise<{ invoice: Invoice; changed: boolean } | null> {
     if (!isUuid(id)) return null;
     return this.db.transaction(async (tx) => {
       const updated = await tx.query<InvoiceRow>(
@@ -184,13 +197,20 @@ export class BillingStore {
       const [invoice] = await this.invoicesByIds([id], tx);
       if (!invoice) return null;
       if (updated.rowCount === 0) return { invoice, changed: false };
-      await enqueueEvent(tx, 'billing', 'billing.invoice.paid', 1, {
-        invoiceId: invoice.id,
-        userId: invoice.userId,
-        currency: invoice.currency,
-        totalMinor: invoice.totalMinor,
-        paidAt: invoice.paidAt,
-      });
+      await enqueueEvent(
+        tx,
+        'billing',
+        'billing.invoice.paid',
+        1,
+        {
+          invoiceId: invoice.id,
+          userId: invoice.userId,
+          currency: invoice.currency,
+          totalMinor: invoice.totalMinor,
+          paidAt: invoice.paidAt,
+        },
+        { traceContext },
+      );
       return { invoice, changed: true };
     });
   }

@@ -19,6 +19,15 @@ const service = await startBillingService({
   productTimeoutMs: config.PRODUCT_TIMEOUT_MS,
   seed: config.SEED,
   logLevel: config.LOG_LEVEL,
+  logFormat: config.LOG_FORMAT,
+  ...(config.METRICS_PORT === undefined
+    ? {}
+    : { metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST } }),
+  tracing: {
+    serviceName: 'billing',
+    endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+    sampleRatio: config.OTEL_TRACES_SAMPLER_ARG,
+  },
 });
 service.app.log.info(`billing service listening on ${service.url}`);
 onShutdownSignal(async () => {

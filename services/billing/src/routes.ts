@@ -11,7 +11,8 @@ import {
   type PurchaseRequest,
   purchaseRequestSchema,
 } from '@bff/contracts';
-import { ErrorCode, HttpError } from '@bff/http-service';
+import { ErrorCode, HttpError, requestTraceContext } from '@bff/http-service';
+import { startTry, type Tracing } from '@bff/observability';
 import { type ProductClient, UpstreamError } from '@bff/upstream-clients';
 import type { FastifyInstance } from 'fastify';
 import { type IdempotencyKeys, requestHash } from './idempotency.ts';
@@ -28,6 +29,8 @@ export interface BillingRouteOptions {
   products: ProductClient;
   /** Deadline for the price lookup at purchase time, in ms. */
   productTimeoutMs: number;
+  /** Starts the client span of each Product call, under the request's span. */
+  tracing: Tracing;
   /** Called after a transaction that enqueued events commits. */
   onEvent: () => void;
 }
@@ -118,7 +121,14 @@ export function billingRoutes(app: FastifyInstance, options: BillingRouteOptions
             throw new HttpError(404, ErrorCode.AccountNotFound, 'No billing account for this user');
           let product: Awaited<ReturnType<ProductClient['getProduct']>>;
           try {
-            product = await options.products.getProduct(productId, { timeoutMs: options.productTimeoutMs });
+            const traceContext = requestTraceContext(request);
+            product = await options.products.getProduct(productId, {
+              timeoutMs: options.productTimeoutMs,
+              // Each try is a CLIENT span under this request, its traceparent sent as gRPC metadata.
+              trace: {
+                startTry: (service, operation) => startTry(options.tracing, traceContext, service, operation),
+              },
+            });
           } catch (error) {
             // The catalogue refusing the id is the caller's mistake, not an outage.
             if (error instanceof UpstreamError && error.refusal) {
@@ -145,12 +155,16 @@ export function billingRoutes(app: FastifyInstance, options: BillingRouteOptions
           }
           const price = product.price;
           return async (tx) => {
-            const invoice = await store.createInvoice(tx, {
-              accountId: account.id,
-              userId: account.userId,
-              currency: price.currency,
-              lines: [{ productId, quantity, unitPriceMinor: price.amountMinor, currency: price.currency }],
-            });
+            const invoice = await store.createInvoice(
+              tx,
+              {
+                accountId: account.id,
+                userId: account.userId,
+                currency: price.currency,
+                lines: [{ productId, quantity, unitPriceMinor: price.amountMinor, currency: price.currency }],
+              },
+              requestTraceContext(request),
+            );
             return { status: 201, body: { invoice } };
           };
         },
@@ -165,7 +179,7 @@ export function billingRoutes(app: FastifyInstance, options: BillingRouteOptions
     '/v1/invoices/:id/pay',
     { schema: { params: invoiceParamsSchema } },
     async (request) => {
-      const paid = await store.pay(request.params.id);
+      const paid = await store.pay(request.params.id, requestTraceContext(request));
       if (!paid) throw new HttpError(404, ErrorCode.NotFound, 'Invoice not found');
       if (paid.invoice.status === 'VOID')
         throw new HttpError(409, ErrorCode.InvoiceVoid, 'A void invoice cannot be paid');

@@ -1,4 +1,5 @@
 import { env, readConfig } from '@bff/config';
+import { telemetryEnv } from '@bff/observability';
 
 /** Reads the Product service's environment; throws a ConfigError naming any bad variable. */
 export function readProductConfig(source: Record<string, string | undefined> = process.env) {
@@ -11,7 +12,8 @@ export function readProductConfig(source: Record<string, string | undefined> = p
       PGLITE_DATA_DIR: env.optionalString(),
       AMQP_URL: env.optionalUrl(['amqp:', 'amqps:']),
       SEED: env.bool(true),
-      LOG_LEVEL: env.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+      // LOG_LEVEL, LOG_FORMAT, METRICS_PORT, METRICS_HOST, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER_ARG
+      ...telemetryEnv,
     },
     source,
   );

@@ -1,7 +1,48 @@
+import {
+  type Context,
+  type ServiceMetrics,
+  type ServiceOutcome,
+  SpanKind,
+  SpanStatusCode,
+  type Tracing,
+  traceIdOf,
+} from '@bff/observability';
 import type { ProductServiceHandlers } from '@bff/schema';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { Product, ProductStore } from './store.ts';
+
+const SERVICE_NAME = 'bff.product.v1.ProductService';
+
+/** Codes that say the caller asked for something wrong, not that the service failed. */
+const CLIENT_FAULTS: ReadonlySet<grpc.status> = new Set([
+  grpc.status.INVALID_ARGUMENT,
+  grpc.status.NOT_FOUND,
+  grpc.status.OUT_OF_RANGE,
+  grpc.status.FAILED_PRECONDITION,
+  grpc.status.ALREADY_EXISTS,
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+]);
+
+/** The outcome label of a gRPC status: OK is ok, a client fault refused, anything else an error. */
+export function grpcOutcome(code: grpc.status): ServiceOutcome {
+  if (code === grpc.status.OK) return 'ok';
+  return CLIENT_FAULTS.has(code) ? 'refused' : 'error';
+}
+
+/** What every call is observed with: one log line, one histogram sample, one SERVER span. */
+export interface CallObservers {
+  log: Logger;
+  metrics: ServiceMetrics;
+  tracing: Tracing;
+}
+
+/** The first text value of `key` in the call's metadata (binary values are not trace context). */
+function metadataText(metadata: grpc.Metadata, key: string): string | undefined {
+  const value = metadata.get(key).find((v): v is string => typeof v === 'string');
+  return value;
+}
 
 const MAX_BATCH = 500;
 const MAX_PAGE_SIZE = 100;
@@ -66,18 +107,66 @@ function decodeToken(token: string): string {
 
 type Handler<Req, Res> = grpc.handleUnaryCall<Req, Res>;
 
-/** Wraps a handler so that a StatusError becomes its gRPC status and anything else INTERNAL. */
-function unary<Req, Res>(log: Logger, method: string, fn: (request: Req) => Promise<Res>): Handler<Req, Res> {
+/**
+ * Wraps a handler so that a StatusError becomes its gRPC status and anything else INTERNAL, and
+ * observes the call: a SERVER span (child of the caller's `traceparent` metadata, trusted as
+ * the service is internal) whose context the handler gets, one log line and one sample.
+ */
+function unary<Req, Res>(
+  observers: CallObservers,
+  method: string,
+  fn: (request: Req, traceContext: Context) => Promise<Res>,
+): Handler<Req, Res> {
+  const { log, metrics, tracing } = observers;
   return (call, callback) => {
-    fn(call.request).then(
-      (response) => callback(null, response),
+    const started = performance.now();
+    const traceparent = metadataText(call.metadata, 'traceparent');
+    const tracestate = metadataText(call.metadata, 'tracestate');
+    const { span, context } = tracing.startIncoming(
+      `${SERVICE_NAME}/${method}`,
+      { traceparent, tracestate },
+      true,
+      SpanKind.SERVER,
+      { 'rpc.system': 'grpc', 'rpc.service': SERVICE_NAME, 'rpc.method': method },
+    );
+    const finish = (code: grpc.status, error?: unknown) => {
+      const durationMs = performance.now() - started;
+      const outcome = grpcOutcome(code);
+      metrics.requestDuration.observe({ method, outcome }, durationMs / 1000);
+      span.setAttribute('rpc.grpc.status_code', code);
+      if (outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+      log[outcome === 'error' ? 'error' : 'info'](
+        {
+          method,
+          code: grpc.status[code],
+          outcome,
+          durationMs: Math.round(durationMs * 100) / 100,
+          traceId: traceIdOf(context),
+          ...(error === undefined ? {} : { err: error }),
+        },
+        'call completed',
+      );
+    };
+    let promise: Promise<Res>;
+    try {
+      promise = fn(call.request, context);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (response) => {
+        callback(null, response);
+        finish(grpc.status.OK);
+      },
       (error: unknown) => {
         if (error instanceof StatusError) {
           callback({ code: error.code, details: error.message });
+          finish(error.code);
           return;
         }
-        log.error({ err: error, method }, 'unhandled error');
         callback({ code: grpc.status.INTERNAL, details: 'internal error' });
+        finish(grpc.status.INTERNAL, error);
       },
     );
   };
@@ -90,11 +179,11 @@ function unary<Req, Res>(log: Logger, method: string, fn: (request: Req) => Prom
  */
 export function productHandlers(
   store: ProductStore,
-  log: Logger,
+  observers: CallObservers,
   onEvent: () => void,
 ): ProductServiceHandlers {
   return {
-    GetProducts: unary(log, 'GetProducts', async (request) => {
+    GetProducts: unary(observers, 'GetProducts', async (request) => {
       const ids = request.ids;
       if (ids.length > MAX_BATCH) throw invalid(`ids: at most ${MAX_BATCH} per call, received ${ids.length}`);
       for (const id of ids) checkId(id, 'ids');
@@ -110,14 +199,14 @@ export function productHandlers(
       }
       return { products };
     }),
-    GetProduct: unary(log, 'GetProduct', async (request) => {
+    GetProduct: unary(observers, 'GetProduct', async (request) => {
       if (!request.id) throw invalid('id is required');
       checkId(request.id, 'id');
       const product = (await store.byIds([request.id])).get(request.id);
       if (!product) throw new StatusError(grpc.status.NOT_FOUND, `product ${request.id} not found`);
       return product;
     }),
-    ListProducts: unary(log, 'ListProducts', async (request) => {
+    ListProducts: unary(observers, 'ListProducts', async (request) => {
       const pageSize = request.pageSize === 0 ? DEFAULT_PAGE_SIZE : request.pageSize;
       if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > MAX_PAGE_SIZE) {
         throw invalid(`page_size must be between 1 and ${MAX_PAGE_SIZE}, received ${request.pageSize}`);
@@ -140,7 +229,7 @@ export function productHandlers(
         totalSize: page.total,
       };
     }),
-    UpdatePrice: unary(log, 'UpdatePrice', async (request) => {
+    UpdatePrice: unary(observers, 'UpdatePrice', async (request, traceContext) => {
       if (!request.id) throw invalid('id is required');
       checkId(request.id, 'id');
       const price = request.price;
@@ -159,7 +248,7 @@ export function productHandlers(
           `price.currency must be an ISO 4217 code such as USD, received ${JSON.stringify(price.currency)}`,
         );
       }
-      const product = await store.updatePrice(request.id, price);
+      const product = await store.updatePrice(request.id, price, traceContext);
       if (!product) throw new StatusError(grpc.status.NOT_FOUND, `product ${request.id} not found`);
       onEvent();
       return product;

@@ -2,8 +2,15 @@ import { fileURLToPath } from 'node:url';
 import type { Database, DatabaseOptions } from '@bff/db';
 import { demoProducts } from '@bff/demo-data';
 import type { EventBus, OutboxRelay } from '@bff/events';
+import {
+  loggerOptions,
+  type Registry,
+  startServiceTelemetry,
+  type Tracing,
+  type TracingOptions,
+} from '@bff/observability';
 import { loadProductService } from '@bff/schema';
-import { startServiceStorage } from '@bff/service-storage';
+import { type ServiceStorage, startServiceStorage } from '@bff/service-storage';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { type Logger, pino } from 'pino';
@@ -19,8 +26,18 @@ export interface ProductServiceOptions {
   bus: EventBus;
   /** Seed the demo catalogue into an empty database. @default true */
   seed?: boolean;
-  /** @default a pino logger at 'info' */
+  /**
+   * Writes one line per call (method, code, duration, trace id) and the service's own events.
+   * @default JSON lines at 'info' on stdout (`loggerOptions` of @bff/observability)
+   */
   logger?: Logger;
+  /** Serves Prometheus text on a listener of its own, never the gRPC port. @default no listener */
+  metrics?: { port: number; host?: string };
+  /**
+   * A SERVER span per call (child of the caller's `traceparent` metadata), carried into the
+   * events it writes: a Tracing the caller owns, or options to create one. @default off, ids still propagated
+   */
+  tracing?: Tracing | TracingOptions;
   /** How long in-flight calls may take to finish on close, in ms. @default 5000 */
   shutdownGraceMs?: number;
 }
@@ -31,29 +48,52 @@ export interface RunningProductService {
   port: number;
   db: Database;
   relay: OutboxRelay;
+  /** The service's metrics (what its metrics listener serves). */
+  registry: Registry;
+  /** `http://host:port` of the metrics listener, when `metrics` was given. */
+  metricsUrl: string | undefined;
   /** Stops accepting calls, lets in-flight ones finish, flushes the outbox, closes the database. */
   close(): Promise<void>;
 }
 
 const SERVICE_NAME = 'bff.product.v1.ProductService';
 
+/** The logger a service started without one writes with. */
+export function defaultProductLogger(): Logger {
+  return pino(loggerOptions({ base: { service: 'product' } }));
+}
+
 export async function startProductService(options: ProductServiceOptions): Promise<RunningProductService> {
-  const log = options.logger ?? pino({ name: 'product' });
-  const storage = await startServiceStorage({
+  const log = options.logger ?? defaultProductLogger();
+  const telemetry = await startServiceTelemetry({
     service: 'product',
-    database: options.database,
-    migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
-    bus: options.bus,
-    seed: options.seed === false ? undefined : (tx) => seedProducts(tx, demoProducts()),
-    onRelayError: (err) => log.warn({ err }, 'outbox publish failed; will retry'),
+    metrics: options.metrics,
+    tracing: options.tracing,
   });
+  let storage: ServiceStorage;
+  try {
+    storage = await startServiceStorage({
+      service: 'product',
+      database: options.database,
+      migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
+      bus: options.bus,
+      seed: options.seed === false ? undefined : (tx) => seedProducts(tx, demoProducts()),
+      onRelayError: (err) => log.warn({ err }, 'outbox publish failed; will retry'),
+      metrics: telemetry.metrics,
+    });
+  } catch (error) {
+    await telemetry.close();
+    throw error;
+  }
   if (storage.seeded > 0) log.info({ products: storage.seeded }, 'seeded the demo catalogue');
   const { db, relay } = storage;
   const store = new ProductStore(db);
   const server = new grpc.Server();
   server.addService(
     loadProductService().service,
-    productHandlers(store, log, () => relay.notify()),
+    productHandlers(store, { log, metrics: telemetry.metrics, tracing: telemetry.tracing }, () =>
+      relay.notify(),
+    ),
   );
   const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
   health.addToServer(server);
@@ -67,6 +107,7 @@ export async function startProductService(options: ProductServiceOptions): Promi
     );
   }).catch(async (error: unknown) => {
     await storage.close();
+    await telemetry.close();
     throw error;
   });
 
@@ -76,6 +117,8 @@ export async function startProductService(options: ProductServiceOptions): Promi
     port,
     db,
     relay,
+    registry: telemetry.registry,
+    metricsUrl: telemetry.metricsUrl,
     close: () => {
       closing ??= (async () => {
         health.setStatus('', 'NOT_SERVING');
@@ -91,6 +134,7 @@ export async function startProductService(options: ProductServiceOptions): Promi
           });
         });
         await storage.close();
+        await telemetry.close();
       })();
       return closing;
     },

@@ -1,5 +1,6 @@
 import type { Database, Queryable } from '@bff/db';
 import { enqueueEvent } from '@bff/events';
+import type { Context } from '@bff/observability';
 import type { Image__Output, Money__Output, PricedProduct } from '@bff/schema';
 
 /** A catalogue product: the contract's message (types generated from product.proto), price set. */
@@ -87,8 +88,11 @@ export class ProductStore {
     };
   }
 
-  /** Changes the price and records `product.price_changed` in the same transaction. Null if unknown. */
-  async updatePrice(id: string, price: Money__Output): Promise<Product | null> {
+  /**
+   * Changes the price and records `product.price_changed` in the same transaction, carrying
+   * `traceContext` (the calling request's) to its consumers. Null if unknown.
+   */
+  async updatePrice(id: string, price: Money__Output, traceContext?: Context): Promise<Product | null> {
     return this.db.transaction(async (tx) => {
       const before = await tx.query<ProductRow>(`SELECT ${COLUMNS} FROM products WHERE id = $1 FOR UPDATE`, [
         id,
@@ -101,11 +105,18 @@ export class ProductStore {
       );
       const row = updated.rows[0] as ProductRow;
       if (old.price_minor !== row.price_minor || old.currency.trim() !== row.currency.trim()) {
-        await enqueueEvent(tx, 'product', 'product.price_changed', 1, {
-          productId: id,
-          previous: { amountMinor: old.price_minor, currency: old.currency.trim() },
-          current: price,
-        });
+        await enqueueEvent(
+          tx,
+          'product',
+          'product.price_changed',
+          1,
+          {
+            productId: id,
+            previous: { amountMinor: old.price_minor, currency: old.currency.trim() },
+            current: price,
+          },
+          { traceContext },
+        );
       }
       return toProduct(row);
     });
