@@ -7,22 +7,30 @@ import { spawnSync } from 'node:child_process';
 import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CodegenConfig } from '@graphql-codegen/cli';
+import { discoverApps } from './scripts/app-discovery.ts';
 
 /** The repository root: paths below are relative to it, whatever the working directory. */
 const ROOT = fileURLToPath(new URL('.', import.meta.url));
-const APPS = ['web', 'ios', 'android'] as const;
 const BASE_SCHEMA = 'schema/graphql/base.graphql';
 
+/**
+ * Where each file is written, and the schema it is generated from, for the repository at `root`:
+ * the base types, and one file per app that apps/ declares (scripts/app-discovery.ts).
+ */
+export function generatedFilesFor(root: string): Record<string, string[]> {
+  return {
+    'packages/resolvers/src/generated/base-types.ts': [BASE_SCHEMA],
+    ...Object.fromEntries(
+      discoverApps(root).map((app) => [
+        `${app.folder}/src/generated/resolvers-types.ts`,
+        [BASE_SCHEMA, `${app.folder}/schema/*.graphql`],
+      ]),
+    ),
+  };
+}
+
 /** Where each file is written, and the schema it is generated from. */
-export const generatedFiles: Record<string, string[]> = {
-  'packages/resolvers/src/generated/base-types.ts': [BASE_SCHEMA],
-  ...Object.fromEntries(
-    APPS.map((app) => [
-      `apps/${app}/src/generated/resolvers-types.ts`,
-      [BASE_SCHEMA, `apps/${app}/schema/*.graphql`],
-    ]),
-  ),
-};
+export const generatedFiles: Record<string, string[]> = generatedFilesFor(ROOT);
 
 /**
  * What each GraphQL type is, as a parent, in the resolvers: the records the loaders return,
@@ -83,29 +91,34 @@ export function finishGeneratedFile(path: string, content: string): string {
   return biome.stdout;
 }
 
-export const codegenConfig: CodegenConfig = {
-  cwd: ROOT,
-  overwrite: true,
-  silent: true,
-  generates: Object.fromEntries(
-    Object.entries(generatedFiles).map(([path, schema]) => {
-      const from = path.startsWith('packages/') ? 'package' : 'app';
-      return [
-        path,
-        {
-          schema,
-          plugins: ['typescript', 'typescript-resolvers'],
-          config: {
-            ...shared,
-            contextType: from === 'package' ? '../context.ts#BffContext' : '@bff/resolvers#BffContext',
-            mappers: mappers(from),
+/** The configuration for the repository at `root` (the real one; a scratch copy in the tests). */
+export function codegenConfigFor(root: string): CodegenConfig {
+  return {
+    cwd: root,
+    overwrite: true,
+    silent: true,
+    generates: Object.fromEntries(
+      Object.entries(root === ROOT ? generatedFiles : generatedFilesFor(root)).map(([path, schema]) => {
+        const from = path.startsWith('packages/') ? 'package' : 'app';
+        return [
+          path,
+          {
+            schema,
+            plugins: ['typescript', 'typescript-resolvers'],
+            config: {
+              ...shared,
+              contextType: from === 'package' ? '../context.ts#BffContext' : '@bff/resolvers#BffContext',
+              mappers: mappers(from),
+            },
           },
-        },
-      ];
-    }),
-  ),
-  hooks: { beforeOneFileWrite: [finishGeneratedFile] },
-};
+        ];
+      }),
+    ),
+    hooks: { beforeOneFileWrite: [finishGeneratedFile] },
+  };
+}
+
+export const codegenConfig: CodegenConfig = codegenConfigFor(ROOT);
 
 // biome-ignore lint/style/noDefaultExport: graphql-codegen reads its config from the default export.
 export default codegenConfig;

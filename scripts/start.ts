@@ -1,28 +1,29 @@
-// The one-command start: every service (and, once they exist, every BFF) in this one process,
-// each on its own port with its own embedded PGlite database, sharing the in-process event
-// bus. DATABASE_URL and AMQP_URL switch to real PostgreSQL and RabbitMQ, as in production.
+// The one-command start: every service and every BFF in this one process, each on its own port
+// with its own embedded PGlite database, sharing the in-process event bus. DATABASE_URL and
+// AMQP_URL switch to real PostgreSQL and RabbitMQ, as in production. The BFFs are the apps that
+// apps/ declares (scripts/app-discovery.ts), each on its package.json port or `<NAME>_PORT`.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { startAndroidBff } from '@bff/android-app';
 import { startBillingService } from '@bff/billing-service';
 import { configOrExit, env, readConfig } from '@bff/config';
 import { DEMO_PASSWORD, demoUsers } from '@bff/demo-data';
 import { createEventBus } from '@bff/events';
 import { startIdentityService } from '@bff/identity-service';
-import { startIosBff } from '@bff/ios-app';
 import { startProductService } from '@bff/product-service';
 import { createProductClient } from '@bff/upstream-clients';
-import { startWebBff } from '@bff/web-app';
 import { pino } from 'pino';
+import { discoverApps, loadAppModule, portVariable } from './app-discovery.ts';
 
+const apps = discoverApps();
+if (apps.length === 0) {
+  console.error('no BFF under apps/: an app is a folder whose package.json has a "bff" field (see README)');
+  process.exit(2);
+}
 const config = configOrExit(() =>
   readConfig({
     IDENTITY_PORT: env.port(5001),
     BILLING_PORT: env.port(5002),
     PRODUCT_PORT: env.port(5003),
-    WEB_PORT: env.port(4000),
-    IOS_PORT: env.port(4001),
-    ANDROID_PORT: env.port(4002),
     HOST: env.string('127.0.0.1'),
     DATABASE_URL: env.optionalUrl(['postgres:', 'postgresql:']),
     DATA_DIR: env.optionalString(),
@@ -31,6 +32,10 @@ const config = configOrExit(() =>
     ADMIN_TOKEN: env.optionalString(),
     LOG_LEVEL: env.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'warn'),
   }),
+);
+
+const appPorts = configOrExit(() =>
+  readConfig(Object.fromEntries(apps.map((app) => [portVariable(app), env.port(app.port)]))),
 );
 
 const database = (schema: string) => ({
@@ -80,6 +85,8 @@ try {
     database: database('identity'),
     bus,
     adminToken,
+    // Every app's name is an audience: a new app gets tokens without a list to edit.
+    audiences: apps.map((app) => app.name),
     logLevel: config.LOG_LEVEL,
   });
   closers.push(() => identity.close());
@@ -105,12 +112,14 @@ try {
     logLevel: config.LOG_LEVEL,
     rateLimit: { redisUrl: config.REDIS_URL },
   };
-  const web = await startWebBff({ ...bffOptions, port: config.WEB_PORT });
-  closers.push(() => web.close());
-  const ios = await startIosBff({ ...bffOptions, port: config.IOS_PORT });
-  closers.push(() => ios.close());
-  const android = await startAndroidBff({ ...bffOptions, port: config.ANDROID_PORT });
-  closers.push(() => android.close());
+  const bffs: { name: string; title: string; url: string }[] = [];
+  for (const app of apps) {
+    const { startBff } = await loadAppModule(app);
+    const bff = await startBff({ ...bffOptions, port: appPorts[portVariable(app)] ?? app.port });
+    closers.push(() => bff.close());
+    bffs.push({ name: app.name, title: app.title, url: bff.url });
+  }
+  const first = bffs[0] as (typeof bffs)[number];
 
   const storage = config.DATABASE_URL
     ? 'PostgreSQL (DATABASE_URL), one schema per service'
@@ -120,9 +129,7 @@ try {
   console.log(`
 BFF system is up in ${((Date.now() - started) / 1000).toFixed(1)} s.
 
-  Web BFF          ${web.url}/graphql      GraphiQL ${web.url}/graphiql
-  iOS BFF          ${ios.url}/graphql      GraphiQL ${ios.url}/graphiql
-  Android BFF      ${android.url}/graphql      GraphiQL ${android.url}/graphiql
+${bffs.map((bff) => `  ${`${bff.title} BFF`.padEnd(17)}${bff.url}/graphql      GraphiQL ${bff.url}/graphiql`).join('\n')}
 
   Identity (REST)  ${identity.url}        JWKS ${identity.url}/.well-known/jwks.json
   Billing  (REST)  ${billing.url}
@@ -137,10 +144,10 @@ ${demoUsers.map((u) => `    ${u.email.padEnd(20)} ${u.id}  roles: ${u.roles.join
 
   Get a token:
     TOKEN=$(curl -s ${identity.url}/v1/token -H 'content-type: application/json' \\
-      -d '{"email":"ada@example.com","password":"${DEMO_PASSWORD}","audience":"web"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
-  Ask the web BFF who you are (a token's audience must match the app: "web", "ios" or "android";
+      -d '{"email":"ada@example.com","password":"${DEMO_PASSWORD}","audience":"${first.name}"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).access_token')
+  Ask the ${first.title} BFF who you are (a token's audience must match the app: ${apps.map((app) => `"${app.name}"`).join(', ')};
   get one per app and send it to that app only):
-    curl -s ${web.url}/graphql -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \\
+    curl -s ${first.url}/graphql -H 'content-type: application/json' -H "authorization: Bearer $TOKEN" \\
       -d '{"query":"{ viewer { name invoices(first: 2) { edges { node { total { formatted } } } } } }"}'
   Rotate the signing key (admin token for this run):
     curl -s -X POST ${identity.url}/v1/admin/keys/rotate -H 'authorization: Bearer ${adminToken}'

@@ -15,6 +15,7 @@ import {
   updateSnapshots,
 } from '@bff/schema-checks';
 import { afterEach, describe, expect, it } from 'vitest';
+import { discoverApps } from '../scripts/app-discovery.ts';
 import { repoSchemaCheckOptions } from '../scripts/schema-layout.ts';
 
 const repo = fileURLToPath(new URL('../', import.meta.url));
@@ -27,10 +28,13 @@ async function scratchRepo() {
   const copy = (path: string) => cp(join(repo, path), join(root, path), { recursive: true });
   await copy('schema/graphql');
   await copy('schema/intended-breaking-changes.json');
-  for (const app of ['web', 'ios', 'android']) await copy(`apps/${app}/schema`);
-  for (const app of ['ios', 'android']) {
-    await copy(`apps/${app}/releases`);
-    await copy(`apps/${app}/persisted-operations.json`);
+  for (const app of discoverApps(repo)) {
+    await copy(`${app.folder}/package.json`);
+    await copy(`${app.folder}/schema`);
+    if (app.persistedOperations) {
+      await copy(`${app.folder}/releases`);
+      await copy(`${app.folder}/persisted-operations.json`);
+    }
   }
   const options = repoSchemaCheckOptions(root);
   // Snapshots of the schema as it is now, so each test sees only its own edit.
@@ -57,8 +61,7 @@ afterEach(async () => {
 
 describe('schema checks', () => {
   it('builds each app schema exactly as the BFF does', async () => {
-    for (const app of ['web', 'ios', 'android']) {
-      const schemaDir = join(repo, 'apps', app, 'schema');
+    for (const { schemaDir } of discoverApps(repo)) {
       expect(printAppSchema(await loadAppSchema(join(repo, 'schema/graphql/base.graphql'), schemaDir))).toBe(
         printAppSchema(buildBffSchema(schemaDir, {})),
       );
@@ -115,7 +118,7 @@ describe('schema checks', () => {
     expect(stale.ok).toBe(true);
     expect(
       stale.problems.filter((p) => p.code === SchemaCheckCode.SnapshotOutdated).map((p) => p.app),
-    ).toEqual(['web', 'ios', 'android']);
+    ).toEqual(discoverApps(repo).map((app) => app.name));
 
     expect((await updateSnapshots(options)).ok).toBe(true);
     expect(await readFile(join(root, 'schema/snapshots/ios.graphql'), 'utf8')).toContain(
@@ -181,7 +184,7 @@ describe('schema checks', () => {
     await writeFile(
       intendedPath,
       JSON.stringify({
-        changes: ['web', 'ios', 'android'].map((app) => ({
+        changes: discoverApps(repo).map(({ name: app }) => ({
           app,
           coordinate: 'Product.sku',
           reason: 'unused',

@@ -3,7 +3,14 @@
 import { request as httpRequest } from 'node:http';
 import { serverAudits } from 'graphql-http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
+import {
+  appNames,
+  discoveredApps,
+  type System,
+  startApp,
+  startSystem,
+  type TestApp,
+} from '../support/system.ts';
 
 let system: System;
 beforeAll(async () => {
@@ -194,44 +201,45 @@ const corpus: {
   },
 ];
 
-describe.each([
-  ['web', true],
-  ['ios', false],
-  ['android', false],
-] as const)('the %s BFF under a hostile corpus (production: %s)', (name, production) => {
-  let app: TestApp;
-  beforeAll(async () => {
-    // Mobile apps in production run trusted documents only (tested below); the limits are
-    // exercised on them in development mode, where raw documents are allowed.
-    app = await startApp(name, system, { production, graphiql: false });
-  });
-  afterAll(async () => {
-    await app?.close();
-  });
+// Apps that ship trusted documents run only those in production, so they meet the corpus in
+// development; the others in production.
+describe.each(discoveredApps.map((app) => [app.name, !app.persistedOperations] as const))(
+  'the %s BFF under a hostile corpus (production: %s)',
+  (name, production) => {
+    let app: TestApp;
+    beforeAll(async () => {
+      // Mobile apps in production run trusted documents only (tested below); the limits are
+      // exercised on them in development mode, where raw documents are allowed.
+      app = await startApp(name, system, { production, graphiql: false });
+    });
+    afterAll(async () => {
+      await app?.close();
+    });
 
-  it.each(corpus.map((c) => [c.name, c] as const))('refuses %s', async (_name, entry) => {
-    const result = await entry.run(app.url);
-    if (typeof result === 'object') expect(result.status).toBeGreaterThanOrEqual(400);
-    entry.expect(result, production);
-  });
+    it.each(corpus.map((c) => [c.name, c] as const))('refuses %s', async (_name, entry) => {
+      const result = await entry.run(app.url);
+      if (typeof result === 'object') expect(result.status).toBeGreaterThanOrEqual(400);
+      entry.expect(result, production);
+    });
 
-  it('stays healthy, and its memory does not climb across repeated runs of the corpus', async () => {
-    const gc = (globalThis as { gc?: () => void }).gc;
-    expect(gc, 'run with --expose-gc (vitest.config.ts sets it)').toBeTypeOf('function');
-    const heap = () => {
-      gc?.();
-      return process.memoryUsage().heapUsed;
-    };
-    for (const entry of corpus) await entry.run(app.url); // warm caches
-    const before = heap();
-    for (let round = 0; round < 3; round++) for (const entry of corpus) await entry.run(app.url);
-    const growth = heap() - before;
-    expect(growth).toBeLessThan(30 * 1024 * 1024);
-    expect((await send(app.url, { path: '/healthz' })).status).toBe(200);
-    const ok = await post(app.url, { query: '{ product(id: "p-0001") { id } }' });
-    expect(JSON.parse(ok.text).data?.product?.id ?? 'trusted-only').toBeTruthy();
-  });
-});
+    it('stays healthy, and its memory does not climb across repeated runs of the corpus', async () => {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      expect(gc, 'run with --expose-gc (vitest.config.ts sets it)').toBeTypeOf('function');
+      const heap = () => {
+        gc?.();
+        return process.memoryUsage().heapUsed;
+      };
+      for (const entry of corpus) await entry.run(app.url); // warm caches
+      const before = heap();
+      for (let round = 0; round < 3; round++) for (const entry of corpus) await entry.run(app.url);
+      const growth = heap() - before;
+      expect(growth).toBeLessThan(30 * 1024 * 1024);
+      expect((await send(app.url, { path: '/healthz' })).status).toBe(200);
+      const ok = await post(app.url, { query: '{ product(id: "p-0001") { id } }' });
+      expect(JSON.parse(ok.text).data?.product?.id ?? 'trusted-only').toBeTruthy();
+    });
+  },
+);
 
 describe('CSRF prevention', () => {
   let app: TestApp;
@@ -389,7 +397,7 @@ describe('errors in production', () => {
 });
 
 describe('the GraphQL-over-HTTP audit (graphql-http serverAudits)', () => {
-  it.each(['web', 'ios', 'android'] as const)('passes every requirement on %s', async (name) => {
+  it.each(appNames)('passes every requirement on %s', async (name) => {
     const app = await startApp(name, system);
     try {
       const failures: string[] = [];

@@ -6,8 +6,6 @@
 //
 // Replay: HOSTILE_SEED=<seed> pnpm vitest run test/apps/hostile.property.test.ts
 // More runs: HOSTILE_RUNS=200 (default 30 per property). Past the regression examples: HOSTILE_EXAMPLES=off.
-import { androidManifestPath } from '@bff/android-app';
-import { iosManifestPath } from '@bff/ios-app';
 import { loadManifest, type PersistedManifest } from '@bff/persisted-operations';
 import type { AppName } from '@bff/resolvers';
 import fc from 'fast-check';
@@ -35,7 +33,7 @@ import {
   variablesJsonArb,
   violations,
 } from '../support/hostile-arbitraries.ts';
-import { type System, startSystem } from '../support/system.ts';
+import { appNames, persistedOperationApps, type System, startSystem } from '../support/system.ts';
 
 const DEFAULT_SEED = 20_261_121;
 const SEED = Number(process.env.HOSTILE_SEED ?? DEFAULT_SEED);
@@ -52,8 +50,7 @@ const tokens: Partial<Record<AppName, string>> = {};
 beforeAll(async () => {
   system = await startSystem();
   upstreamAddresses = [new URL(system.identityUrl).host, new URL(system.billingUrl).host, system.productAddr];
-  for (const app of ['web', 'ios', 'android'] as const)
-    tokens[app] = await system.token('ada@example.com', app);
+  for (const app of appNames) tokens[app] = await system.token('ada@example.com', app);
 });
 afterAll(async () => {
   await system?.close();
@@ -69,7 +66,8 @@ const byHash = (id: string, variables: unknown, headers: Record<string, string> 
   postJson({ variables, extensions: { persistedQuery: { version: 1, sha256Hash: id } } }, headers);
 
 /** Mobile apps in production run their registered operations only (trusted documents). */
-const trustedOnly = (target: Target) => target.options.production && target.options.app !== 'web';
+const trustedOnly = (target: Target) =>
+  target.options.production && persistedOperationApps.some((app) => app.name === target.options.app);
 
 /** The request every app must still serve after a property: two products. */
 function normalRequest(target: Target): HostileRequest {
@@ -237,33 +235,41 @@ const argumentPlacements = [
   },
 ] as const;
 
-const targets: Record<AppName, { development: Target; production: Target; classic: Target }> = {} as Record<
-  AppName,
-  { development: Target; production: Target; classic: Target }
->;
+interface AppTargets {
+  development: Target;
+  production: Target;
+  classic: Target;
+}
+const startedTargets = new Map<AppName, AppTargets>();
+const targetsOf = (app: AppName): AppTargets => {
+  const started = startedTargets.get(app);
+  if (!started) throw new Error(`the ${app} targets did not start`);
+  return started;
+};
 
-describe.each(['web', 'ios', 'android'] as const)('the %s BFF under generated hostile requests', (app) => {
+describe.each(appNames)('the %s BFF under generated hostile requests', (app) => {
   beforeAll(async () => {
-    if (app !== 'web')
-      manifests[app] = await loadManifest(app === 'ios' ? iosManifestPath : androidManifestPath);
+    const manifestPath = persistedOperationApps.find((candidate) => candidate.name === app)?.manifestPath;
+    if (manifestPath) manifests[app] = await loadManifest(manifestPath);
     const urls = {
       identityUrl: system.identityUrl,
       billingUrl: system.billingUrl,
       productAddr: system.productAddr,
     };
-    targets[app] = {
+    const targets: AppTargets = {
       development: new Target({ app, production: false, executor: 'jit', ...urls }),
       production: new Target({ app, production: true, executor: 'jit', ...urls }),
       classic: new Target({ app, production: false, executor: 'graphql-js', ...urls }),
     };
-    await Promise.all(Object.values(targets[app]).map((t) => t.start()));
+    startedTargets.set(app, targets);
+    await Promise.all(Object.values(targets).map((t) => t.start()));
   }, 90_000);
   afterAll(async () => {
-    await Promise.all(Object.values(targets[app] ?? {}).map((t) => t.close()));
+    await Promise.all(Object.values(startedTargets.get(app) ?? {}).map((t) => t.close()));
   });
 
   describe.each(['development', 'production'] as const)('in %s', (mode) => {
-    const target = () => targets[app][mode];
+    const target = () => targetsOf(app)[mode];
 
     it('answers generated documents (fragment graphs, directives, typos, bad syntax, operation names)', async () => {
       const t = target();
@@ -417,7 +423,7 @@ describe.each(['web', 'ios', 'android'] as const)('the %s BFF under generated ho
   });
 
   it('answers generated valid operations alike with graphql-jit and graphql-js', async () => {
-    const { development: jit, classic } = targets[app];
+    const { development: jit, classic } = targetsOf(app);
     const introspection = await send(jit.url, postJson({ query: getIntrospectionQuery() }), DEADLINE_MS);
     const schema = buildClientSchema((JSON.parse(introspection.text) as { data: IntrospectionQuery }).data);
     const normalize = (answer: Answer) => {

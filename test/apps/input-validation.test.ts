@@ -4,7 +4,14 @@
 import { randomUUID } from 'node:crypto';
 import type { AppName } from '@bff/resolvers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { callsByService, type System, startApp, startSystem, type TestApp } from '../support/system.ts';
+import {
+  appNames,
+  callsByService,
+  type System,
+  startApp,
+  startSystem,
+  type TestApp,
+} from '../support/system.ts';
 
 /** A breaker that opens on a handful of failures, so a regression shows at once. */
 const TOUCHY_BREAKER = { minimumRps: 1, samplingMs: 10_000, failureThreshold: 0.2, halfOpenAfterMs: 60_000 };
@@ -55,7 +62,7 @@ describe('the issue’s example: a NUL byte in a product id, on Android', () => 
   });
 });
 
-describe.each<AppName>(['web', 'ios', 'android'])('edge validation in the %s BFF', (name) => {
+describe.each<AppName>(appNames)('edge validation in the %s BFF', (name) => {
   let app: TestApp;
   let token: string;
   beforeAll(async () => {

@@ -1,6 +1,9 @@
-// Trusted documents end to end for a mobile app in production: known hashes run, anything else
-// is refused, the manifest is what the command builds, and trusted documents skip the cost limit.
+// Trusted documents end to end for every mobile app (every app whose package.json says
+// `"persistedOperations": true`) in production: each operation of its manifest runs by hash,
+// anything else is refused; the manifest is what the command builds, and trusted documents skip
+// the cost limit (shown on iOS).
 import { spawnSync } from 'node:child_process';
+import { createHash, randomUUID } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +11,15 @@ import { fileURLToPath } from 'node:url';
 import { startBff } from '@bff/bff-server';
 import { iosManifestPath, iosPolicy, iosResolvers } from '@bff/ios-app';
 import { buildManifest, loadManifest, type PersistedManifest } from '@bff/persisted-operations';
+import type { AppName } from '@bff/resolvers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
+import {
+  persistedOperationApps,
+  type System,
+  startApp,
+  startSystem,
+  type TestApp,
+} from '../support/system.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 let system: System;
@@ -32,76 +42,135 @@ afterAll(async () => {
   await system?.close();
 });
 
-describe('the iOS BFF in production runs its trusted documents only', () => {
-  let app: TestApp;
-  beforeAll(async () => {
-    app = await startApp('ios', system, { production: true, graphiql: false });
-  });
-  afterAll(async () => {
-    await app?.close();
-  });
-  const post = async (body: unknown, headers: Record<string, string> = {}) => {
-    const response = await fetch(`${app.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...headers },
-      body: JSON.stringify(body),
-    });
-    return { status: response.status, body: JSON.parse(await response.text()) };
-  };
+/**
+ * Variables for the operations the mobile apps ship, by operation name; an app that ships an
+ * operation not listed here fails below, naming it, until its variables are added.
+ */
+const sampleVariables: Record<string, (state: { invoiceId?: string }) => Record<string, unknown>> = {
+  Catalogue: () => ({ first: 2 }),
+  ProductCard: () => ({ id: 'p-0042' }),
+  ViewerInvoices: () => ({ first: 2 }),
+  Purchase: () => ({
+    input: { productId: 'p-0009', quantity: 1, idempotencyKey: `pq-${randomUUID()}` },
+  }),
+  PayInvoice: (state) => ({ id: state.invoiceId }),
+};
+/** Mutations run after the queries, and paying needs the invoice the purchase opened. */
+const ORDER = ['Purchase', 'PayInvoice'];
+/** What each app's own fields answer for p-0042 (documented in the README). */
+const deepLinks: Partial<Record<AppName, string>> = {
+  ios: 'https://shop.example.com/p/p-0042',
+  android: 'https://shop.example.com/app/p/p-0042',
+};
+/** Each app's own thumbnail argument, so the card is asked for at a chosen size. */
+const cardSizes: Partial<Record<AppName, Record<string, unknown>>> = {
+  ios: { scale: 3 },
+  android: { density: 'XXHDPI' },
+};
 
-  it('runs a known hash without the document, over POST and GET', async () => {
-    const card = await post(byHash(op('ProductCard').id, { id: 'p-0042', scale: 3 }));
-    expect(card.status).toBe(200);
-    expect(card.body.data.product).toMatchObject({
-      id: 'p-0042',
-      deepLink: 'https://shop.example.com/p/p-0042',
+describe.each(persistedOperationApps.map((app) => [app.name, app] as const))(
+  'the %s BFF in production runs its trusted documents only',
+  (name, descriptor) => {
+    let app: TestApp;
+    let trusted: PersistedManifest;
+    const trustedOp = (operation: string) => {
+      const found = trusted.operations.find((o) => o.name === operation);
+      if (!found) throw new Error(`no ${operation} in the ${name} manifest`);
+      return found;
+    };
+    beforeAll(async () => {
+      trusted = await loadManifest(descriptor.manifestPath as string);
+      app = await startApp(name, system, { production: true, graphiql: false });
     });
-    const query = new URLSearchParams({
-      variables: JSON.stringify({ first: 2 }),
-      extensions: JSON.stringify(byHash(op('Catalogue').id).extensions),
+    afterAll(async () => {
+      await app?.close();
     });
-    const get = await fetch(`${app.url}/graphql?${query}`, {
-      headers: { 'apollo-require-preflight': 'true' },
+    const post = async (body: unknown, headers: Record<string, string> = {}) => {
+      const response = await fetch(`${app.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: JSON.parse(await response.text()) };
+    };
+
+    it('runs every operation of its manifest by hash, signed in, without errors', async () => {
+      const token = await system.token('grace@example.com', name);
+      const state: { invoiceId?: string } = {};
+      const rank = (operation: string) => ORDER.indexOf(operation);
+      const operations = [...trusted.operations].sort((a, b) => rank(a.name) - rank(b.name));
+      expect(operations.length).toBeGreaterThan(0);
+      for (const operation of operations) {
+        const variables = sampleVariables[operation.name];
+        if (!variables) throw new Error(`${name}: no sample variables for the operation ${operation.name}`);
+        const answer = await post(byHash(operation.id, variables(state)), {
+          authorization: `Bearer ${token}`,
+        });
+        expect({ operation: operation.name, status: answer.status, errors: answer.body.errors }).toEqual({
+          operation: operation.name,
+          status: 200,
+          errors: undefined,
+        });
+        if (operation.name === 'Purchase') state.invoiceId = answer.body.data.purchase.invoice.id;
+      }
     });
-    expect(get.status).toBe(200);
-    expect(
-      ((await get.json()) as { data: { products: { edges: unknown[] } } }).data.products.edges,
-    ).toHaveLength(2);
-  });
 
-  it('runs a signed-in mutation from the manifest', async () => {
-    const token = await system.token('grace@example.com', 'ios');
-    const bought = await post(
-      byHash(op('Purchase').id, {
-        input: { productId: 'p-0009', quantity: 1, idempotencyKey: `pq-${Date.now()}` },
-      }),
-      {
-        authorization: `Bearer ${token}`,
-      },
-    );
-    expect(bought.body.data.purchase.invoice.status).toBe('OPEN');
-  });
+    it('runs a known hash without the document, over POST and GET', async () => {
+      const card = await post(byHash(trustedOp('ProductCard').id, { id: 'p-0042', ...cardSizes[name] }));
+      expect(card.status).toBe(200);
+      expect(card.body.data.product).toMatchObject({ id: 'p-0042' });
+      const deepLink = deepLinks[name];
+      if (deepLink) expect(card.body.data.product.deepLink).toBe(deepLink);
+      const query = new URLSearchParams({
+        variables: JSON.stringify({ first: 2 }),
+        extensions: JSON.stringify(byHash(trustedOp('Catalogue').id).extensions),
+      });
+      const get = await fetch(`${app.url}/graphql?${query}`, {
+        headers: { 'apollo-require-preflight': 'true' },
+      });
+      expect(get.status).toBe(200);
+      expect(
+        ((await get.json()) as { data: { products: { edges: unknown[] } } }).data.products.edges,
+      ).toHaveLength(2);
+    });
 
-  it('refuses an unknown hash, a raw document, and a raw document dressed with a made-up hash', async () => {
-    const unknown = await post(byHash('0'.repeat(64)));
-    expect(unknown.status).toBe(400);
-    expect(unknown.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
-    const raw = await post({ query: '{ product(id: "p-0001") { id } }' });
-    expect(raw.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
-    // Even the exact text of a trusted document must come by hash.
-    const trustedText = await post({ query: op('ProductCard').body, variables: { id: 'p-0001' } });
-    expect(trustedText.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
-  });
+    it('runs a signed-in mutation from the manifest', async () => {
+      const token = await system.token('grace@example.com', name);
+      const bought = await post(
+        byHash(trustedOp('Purchase').id, {
+          input: { productId: 'p-0009', quantity: 1, idempotencyKey: `pq-${randomUUID()}` },
+        }),
+        {
+          authorization: `Bearer ${token}`,
+        },
+      );
+      expect(bought.body.data.purchase.invoice.status).toBe('OPEN');
+    });
 
-  it('does not let a client register new documents (automatic persisted queries are closed)', async () => {
-    const query = '{ products(first: 30) { edges { node { id } } } }';
-    const { createHash } = await import('node:crypto');
-    const hash = createHash('sha256').update(query).digest('hex');
-    expect((await post({ query, ...byHash(hash) })).body.errors[0].extensions.code).toBe(
-      'PERSISTED_QUERY_NOT_FOUND',
-    );
-    expect((await post(byHash(hash))).body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
-  });
+    it('refuses an unknown hash, a raw document, and a raw document dressed with a made-up hash', async () => {
+      const unknown = await post(byHash('0'.repeat(64)));
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+      const raw = await post({ query: '{ product(id: "p-0001") { id } }' });
+      expect(raw.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+      // Even the exact text of a trusted document must come by hash.
+      const trustedText = await post({ query: trustedOp('ProductCard').body, variables: { id: 'p-0001' } });
+      expect(trustedText.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    });
+
+    it('does not let a client register new documents (automatic persisted queries are closed)', async () => {
+      const query = '{ products(first: 30) { edges { node { id } } } }';
+      const hash = createHash('sha256').update(query).digest('hex');
+      expect((await post({ query, ...byHash(hash) })).body.errors[0].extensions.code).toBe(
+        'PERSISTED_QUERY_NOT_FOUND',
+      );
+      expect((await post(byHash(hash))).body.errors[0].extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    });
+  },
+);
+
+it('covers every app that ships trusted documents, Android and iOS among them', () => {
+  expect(persistedOperationApps.map((app) => app.name)).toEqual(expect.arrayContaining(['ios', 'android']));
 });
 
 describe('the manifest', () => {

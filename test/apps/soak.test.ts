@@ -1,7 +1,8 @@
 // A short run of the soak harness (`pnpm soak` runs it for 60 s), so that it cannot rot:
 // faults switched on and off every 1.5 s, and no request may hang.
-import { runSoak } from '@bff/bench/soak';
+
 import { describe, expect, it } from 'vitest';
+import { runSoak } from '../soak/soak.ts';
 
 describe('mixed load with faults switched on and off (short soak)', () => {
   it('ends with zero hung requests and coded errors only', async () => {

@@ -41,7 +41,8 @@ async function startOtlpReceiver() {
         };
         for (const resourceSpans of body.resourceSpans ?? []) {
           const service =
-            resourceSpans.resource?.attributes?.find((a) => a.key === 'service.name')?.value.stringValue ?? '?';
+            resourceSpans.resource?.attributes?.find((a) => a.key === 'service.name')?.value.stringValue ??
+            '?';
           for (const scope of resourceSpans.scopeSpans ?? []) {
             for (const span of scope.spans ?? []) {
               spans.push({
@@ -160,11 +161,14 @@ describe('one trace from the client through the BFF, Billing, Product and the ev
         inTrace().some((span) => span.service === 'product'),
       30_000,
     );
-    expect(consumed.some((event) => (event.payload as { invoiceId?: string }).invoiceId === invoiceId)).toBe(true);
+    expect(consumed.some((event) => (event.payload as { invoiceId?: string }).invoiceId === invoiceId)).toBe(
+      true,
+    );
 
     const spans = inTrace();
     const services = new Set(spans.map((span) => span.service));
-    for (const service of ['web-bff', 'billing', 'product', 'invoice-consumer']) expect(services).toContain(service);
+    for (const service of ['web-bff', 'billing', 'product', 'invoice-consumer'])
+      expect(services).toContain(service);
     // One tree: a single root, whose parent is the client's span, and every other span's
     // parent is a span of the same trace.
     const ids = new Set(spans.map((span) => span.spanId));
@@ -181,7 +185,9 @@ describe('one trace from the client through the BFF, Billing, Product and the ev
     };
     const consumer = spans.find((span) => span.service === 'invoice-consumer') as ExportedSpan;
     expect(chain(consumer)).toEqual(expect.arrayContaining(['invoice-consumer', 'billing', 'web-bff']));
-    const productHandler = spans.find((span) => span.service === 'product' && span.kind === 2) as ExportedSpan;
+    const productHandler = spans.find(
+      (span) => span.service === 'product' && span.kind === 2,
+    ) as ExportedSpan;
     expect(productHandler).toBeDefined();
     expect(chain(productHandler)).toEqual(expect.arrayContaining(['product', 'billing', 'web-bff']));
   }, 60_000);

@@ -3,7 +3,7 @@
 // process of its own, so that a request that blocks its event loop is seen as "not answered"
 // by a deadline that still fires, and that BFF can be restarted without stopping the suite.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { BffErrorCode, isBffErrorCode } from '@bff/error-codes';
 import type { AppName } from '@bff/resolvers';
 import fc from 'fast-check';
@@ -23,6 +23,7 @@ import {
   isObjectType,
   isScalarType,
 } from 'graphql';
+import { findApp } from '../../scripts/app-discovery.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Requests and answers
@@ -146,8 +147,6 @@ export interface TargetOptions {
   productAddr: string;
 }
 
-const starterOf = { web: 'startWebBff', ios: 'startIosBff', android: 'startAndroidBff' } as const;
-const packageOf = { web: '@bff/web-app', ios: '@bff/ios-app', android: '@bff/android-app' } as const;
 const testRoot = fileURLToPath(new URL('..', import.meta.url));
 
 /** A BFF in a child process, restartable when a request has wedged it. */
@@ -177,8 +176,8 @@ export class Target {
       rateLimit: { defaults: { max: 1_000_000, window: '1m' } },
     };
     const script = `
-      const { ${starterOf[app]}: start } = await import(${JSON.stringify(packageOf[app])});
-      const bff = await start(${JSON.stringify(config)});
+      const { startBff } = await import(${JSON.stringify(pathToFileURL(findApp(app).entry).href)});
+      const bff = await startBff(${JSON.stringify(config)});
       process.stdout.write('READY ' + bff.url + '\\n');`;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
       cwd: testRoot,

@@ -1,17 +1,44 @@
 // The whole system for end-to-end suites: the three real services on port 0 with in-memory
 // PGlite and one in-process bus, and a way to start any BFF app against them that counts
-// every upstream call it makes.
-import { startAndroidBff } from '@bff/android-app';
+// every upstream call it makes. The apps are the ones apps/ declares (scripts/app-discovery.ts):
+// a suite that covers every app runs `describe.each(appNames)` and picks up a new one unedited.
 import type { BffServerOptions, RunningBff } from '@bff/bff-server';
 import { startBillingService } from '@bff/billing-service';
 import { InProcessEventBus } from '@bff/events';
 import { startIdentityService } from '@bff/identity-service';
-import { startIosBff } from '@bff/ios-app';
 import { startProductService } from '@bff/product-service';
 import type { AppName } from '@bff/resolvers';
 import { createProductClient, type UpstreamCall } from '@bff/upstream-clients';
-import { startWebBff } from '@bff/web-app';
 import { pino } from 'pino';
+import {
+  type BffAppModule,
+  type DiscoveredApp,
+  discoverApps,
+  findApp,
+  loadAppModule,
+} from '../../scripts/app-discovery.ts';
+
+/** Every app under apps/, by default port (web, iOS, Android, then any new one). */
+export const discoveredApps: readonly DiscoveredApp[] = discoverApps();
+/** Their names, for `describe.each(appNames)`. */
+export const appNames: readonly AppName[] = discoveredApps.map((app) => app.name);
+/** The apps that ship trusted documents (mobile): their manifests run in production. */
+export const persistedOperationApps: readonly DiscoveredApp[] = discoveredApps.filter(
+  (app) => app.persistedOperations,
+);
+
+const modules = new Map<AppName, Promise<BffAppModule>>(
+  discoveredApps.map((app) => [app.name, loadAppModule(app)]),
+);
+// Imported with this module, as static imports would be: loading an app's module graph is the
+// slow part of a first start, and belongs to the file's import, not to a test's hook budget.
+await Promise.all(modules.values());
+
+/** The app's package entry (`startBff`, `policy`). An unknown name throws, listing the apps. */
+export async function appModule(name: AppName): Promise<BffAppModule> {
+  // Every discovered app is loaded above, so a miss is a name no app declares: findApp says so.
+  return modules.get(name) ?? loadAppModule(findApp(name, discoveredApps));
+}
 
 export interface System {
   identityUrl: string;
@@ -34,6 +61,8 @@ export async function startSystem(): Promise<System> {
     port: 0,
     database: { schema: 'identity' },
     bus,
+    // Tokens for every app there is, as `pnpm start` configures Identity.
+    audiences: appNames,
     logLevel: false,
   });
   const products = createProductClient({ address: product.address });
@@ -94,8 +123,6 @@ export interface GraphQLBody {
   errors?: { message: string; path?: (string | number)[]; extensions?: Record<string, unknown> }[];
 }
 
-const starters = { web: startWebBff, ios: startIosBff, android: startAndroidBff } as const;
-
 export async function startApp(
   name: AppName,
   system: Pick<System, 'identityUrl' | 'billingUrl' | 'productAddr'>,
@@ -116,10 +143,13 @@ export async function startApp(
     appVersion?: BffServerOptions['appVersion'];
     logDestination?: { write(line: string): void };
     executor?: BffServerOptions['executor'];
+    observability?: BffServerOptions['observability'];
+    logLevel?: string;
   } = {},
 ): Promise<TestApp> {
   const calls: UpstreamCall[] = [];
-  const bff = await starters[name]({
+  const { startBff } = await appModule(name);
+  const bff = await startBff({
     port: 0,
     identityUrl: overrides.identityUrl ?? system.identityUrl,
     billingUrl: overrides.billingUrl ?? system.billingUrl,
@@ -132,7 +162,8 @@ export async function startApp(
     ...(overrides.rateLimit ? { rateLimit: overrides.rateLimit } : {}),
     production: overrides.production ?? false,
     graphiql: overrides.graphiql ?? true,
-    logLevel: overrides.logDestination ? 'info' : false,
+    logLevel: overrides.logDestination ? (overrides.logLevel ?? 'info') : false,
+    ...(overrides.observability ? { observability: overrides.observability } : {}),
     ...(overrides.logDestination ? { logDestination: overrides.logDestination } : {}),
     ...(overrides.corsOrigins ? { corsOrigins: overrides.corsOrigins } : {}),
     ...(overrides.appVersion ? { appVersion: overrides.appVersion } : {}),

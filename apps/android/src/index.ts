@@ -73,3 +73,7 @@ export async function startAndroidBff({ appLinkBase, ...options }: AndroidBffOpt
     policy: androidPolicy,
   });
 }
+
+// What every app's entry exports by convention (scripts/app-discovery.ts): the start command,
+// the schema checks and the cross-app suite find the app through its package.json `bff` field.
+export { androidPolicy as policy, startAndroidBff as startBff };

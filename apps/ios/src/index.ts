@@ -63,3 +63,7 @@ export async function startIosBff({ universalLinkBase, ...options }: IosBffOptio
     policy: iosPolicy,
   });
 }
+
+// What every app's entry exports by convention (scripts/app-discovery.ts): the start command,
+// the schema checks and the cross-app suite find the app through its package.json `bff` field.
+export { iosPolicy as policy, startIosBff as startBff };

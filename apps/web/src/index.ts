@@ -67,3 +67,7 @@ export function startWebBff(options: WebBffOptions): Promise<RunningBff> {
     sessionCookie: true,
   });
 }
+
+// What every app's entry exports by convention (scripts/app-discovery.ts): the start command,
+// the schema checks and the cross-app suite find the app through its package.json `bff` field.
+export { startWebBff as startBff, webPolicy as policy };

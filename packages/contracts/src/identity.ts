@@ -4,9 +4,14 @@
  */
 import type { FromSchema } from 'json-schema-to-ts';
 
-/** The audiences Identity issues tokens for. */
-export const IDENTITY_AUDIENCES = ['web', 'ios', 'android'] as const;
-export type IdentityAudience = (typeof IDENTITY_AUDIENCES)[number];
+/**
+ * What a token audience looks like: an app's name (`web`, `ios`, the `bff.name` of any app).
+ * Which audiences Identity issues is its configuration (`audiences`, `TOKEN_AUDIENCES`), not
+ * this contract, so that a new app needs no change here.
+ */
+export const IDENTITY_AUDIENCE_PATTERN = '^[a-z][a-z0-9-]{0,31}$';
+/** A token audience: one app's name. */
+export type IdentityAudience = string;
 
 /** At most this many ids per `GET /v1/users`. */
 export const IDENTITY_MAX_BATCH = 100;
@@ -23,7 +28,8 @@ export const tokenRequestSchema = {
     // Any text may be tried (a wrong one is a 401), but not what the lookup cannot hold.
     email: { type: 'string', minLength: 1, maxLength: 254, pattern: NO_CONTROLS },
     password: { type: 'string', minLength: 1, maxLength: 128 },
-    audience: { type: 'string', enum: IDENTITY_AUDIENCES },
+    // Identity narrows this to its configured audiences when it registers the route.
+    audience: { type: 'string', pattern: IDENTITY_AUDIENCE_PATTERN },
   },
 } as const;
 export type TokenRequest = FromSchema<typeof tokenRequestSchema>;

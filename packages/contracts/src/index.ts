@@ -38,7 +38,7 @@ export type {
   UsersResponse,
 } from './identity.ts';
 export {
-  IDENTITY_AUDIENCES,
+  IDENTITY_AUDIENCE_PATTERN,
   IDENTITY_MAX_BATCH,
   registerUserRequestSchema,
   tokenRequestSchema,

@@ -1,8 +1,12 @@
 import type { Commands, Loaders } from '@bff/loaders';
 import type { OperationLimits } from '@bff/operation-limits';
 
-export const APP_NAMES = ['web', 'ios', 'android'] as const;
-export type AppName = (typeof APP_NAMES)[number];
+/**
+ * An app's name (`web`, `ios`, `android`, or any app's `bff.name` in apps/<folder>/package.json):
+ * its tokens' audience and its key prefix. A string, not a union, so that a new app is one
+ * folder: the start command and the test system check it against the apps they discover.
+ */
+export type AppName = string;
 
 /** The signed-in user, from a verified access token. */
 export interface Viewer {

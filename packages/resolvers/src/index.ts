@@ -17,7 +17,6 @@ export type {
   SessionCookie,
   Viewer,
 } from './context.ts';
-export { APP_NAMES } from './context.ts';
 export { describeUpstreamError, requireViewer, userInput } from './errors.ts';
 export { input } from './input.ts';
 export { formatMoney, Money, money, negotiateLocale } from './money.ts';

@@ -9,9 +9,9 @@
  */
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { buildBffSchema } from '@bff/bff-server';
 import { loadManifest, type PersistedManifest, validateManifest } from '@bff/persisted-operations';
 import { type Change, CriticalityLevel, diff } from '@graphql-inspector/core';
-import { makeExecutableSchema } from '@graphql-tools/schema';
 import { printSchemaWithDirectives } from '@graphql-tools/utils';
 import { buildSchema, type GraphQLSchema, parse, print } from 'graphql';
 
@@ -105,15 +105,13 @@ const SNAPSHOT_HEADER =
   '# schema folder. Do not edit: `pnpm schema:check` compares the current schema with this file.\n\n';
 
 /**
- * The app's schema as the BFF builds it (`buildBffSchema` in @bff/bff-server): the base SDL and
- * every `.graphql` file of `appSchemaDir` in name order, merged by `makeExecutableSchema`.
- * Resolvers do not change the SDL, so none are needed here.
+ * The app's schema built by the BFF's own `buildBffSchema` (@bff/bff-server), from `baseSchemaPath`
+ * and the `.graphql` files of `appSchemaDir`: one way of reading SDL, so a snapshot is exactly what
+ * the app serves, and a schema the app would refuse to start with fails here too. The app's
+ * resolvers do not change the SDL, so none are needed.
  */
 export async function loadAppSchema(baseSchemaPath: string, appSchemaDir: string): Promise<GraphQLSchema> {
-  const appFiles = (await readdir(appSchemaDir)).filter((name) => name.endsWith('.graphql')).sort();
-  const typeDefs = [await readFile(baseSchemaPath, 'utf8')];
-  for (const name of appFiles) typeDefs.push(await readFile(join(appSchemaDir, name), 'utf8'));
-  return makeExecutableSchema({ typeDefs });
+  return buildBffSchema(appSchemaDir, {}, [], { baseSchemaPath });
 }
 
 /** The snapshot text of a schema: directive definitions and their uses included, so a contract change shows. */

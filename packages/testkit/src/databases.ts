@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import type { DatabaseOptions } from '@bff/db';
 import pg from 'pg';
 import { realServer } from './real-server.ts';
 
@@ -16,8 +15,21 @@ export async function databaseBackends(): Promise<DatabaseBackend[]> {
   return (await realServer('PostgreSQL', url)) ? ['pglite', 'postgres'] : ['pglite'];
 }
 
+/**
+ * The options a throwaway database is opened with: the fields of `@bff/db`'s `DatabaseOptions`
+ * it sets, spelled out here so the test kit does not depend on the package it helps test.
+ */
+export interface ThrowawayDatabaseOptions {
+  /** PostgreSQL URL; absent for embedded PGlite. */
+  url?: string;
+  /** The uniquely named schema. */
+  schema: string;
+  /** PostgreSQL only: pool size. */
+  poolSize?: number;
+}
+
 export interface ThrowawayDatabase {
-  options: DatabaseOptions;
+  options: ThrowawayDatabaseOptions;
   /** Drops the schema (PostgreSQL); nothing to do for in-memory PGlite. */
   drop(): Promise<void>;
 }

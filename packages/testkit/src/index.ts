@@ -6,7 +6,7 @@
  * Every export here is public API of `@bff/testkit`.
  */
 
-export type { DatabaseBackend, ThrowawayDatabase } from './databases.ts';
+export type { DatabaseBackend, ThrowawayDatabase, ThrowawayDatabaseOptions } from './databases.ts';
 export { databaseBackends, throwawayDatabase } from './databases.ts';
 export type { FaultMode } from './http-fault-proxy.ts';
 export { HttpFaultProxy } from './http-fault-proxy.ts';

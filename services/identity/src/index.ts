@@ -4,7 +4,6 @@
  */
 
 export type { IdentityConfig } from './config.ts';
-export { readIdentityConfig } from './config.ts';
-export { AUDIENCES } from './routes.ts';
+export { DEFAULT_TOKEN_AUDIENCES, readIdentityConfig } from './config.ts';
 export type { IdentityServiceOptions, RunningIdentityService } from './service.ts';
 export { startIdentityService } from './service.ts';

@@ -15,10 +15,20 @@ const service = await startIdentityService({
   bus,
   issuer: config.TOKEN_ISSUER,
   tokenTtlSeconds: config.TOKEN_TTL_SECONDS,
+  audiences: config.TOKEN_AUDIENCES,
   keyGraceSeconds: config.KEY_GRACE_SECONDS,
   adminToken: config.ADMIN_TOKEN,
   seed: config.SEED,
   logLevel: config.LOG_LEVEL,
+  logFormat: config.LOG_FORMAT,
+  ...(config.METRICS_PORT === undefined
+    ? {}
+    : { metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST } }),
+  tracing: {
+    serviceName: 'identity',
+    endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+    sampleRatio: config.OTEL_TRACES_SAMPLER_ARG,
+  },
 });
 service.app.log.info(`identity service listening on ${service.url}`);
 onShutdownSignal(async () => {

@@ -1,6 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import {
-  IDENTITY_AUDIENCES,
   IDENTITY_MAX_BATCH,
   type IdentityUser,
   type RegisterUserRequest,
@@ -14,14 +13,13 @@ import {
   userParamsSchema,
   usersQuerySchema,
 } from '@bff/contracts';
-import { ErrorCode, HttpError } from '@bff/http-service';
+import { ErrorCode, HttpError, requestTraceContext } from '@bff/http-service';
 import type { FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
 import { type KeyRing, SIGNING_ALG } from './keys.ts';
 import { decoyHash, verifyPassword } from './passwords.ts';
 import { EmailTakenError, type UserStore } from './users.ts';
 
-export const AUDIENCES = IDENTITY_AUDIENCES;
 const MAX_BATCH = IDENTITY_MAX_BATCH;
 
 export interface IdentityRouteOptions {
@@ -29,6 +27,8 @@ export interface IdentityRouteOptions {
   keys: KeyRing;
   issuer: string;
   tokenTtlSeconds: number;
+  /** The audiences tokens are issued for; any other is a 400. */
+  audiences: readonly string[];
   /** Bearer token for the admin endpoints; absent disables them. */
   adminToken: string | undefined;
   /** Seconds clients may cache the JWKS. */
@@ -37,12 +37,23 @@ export interface IdentityRouteOptions {
   onEvent: () => void;
 }
 
+/** The contract's token request, its audience narrowed to the configured ones. */
+function tokenBodySchema(audiences: readonly string[]) {
+  return {
+    ...tokenRequestSchema,
+    properties: {
+      ...tokenRequestSchema.properties,
+      audience: { ...tokenRequestSchema.properties.audience, enum: [...audiences] },
+    },
+  };
+}
+
 export function identityRoutes(app: FastifyInstance, options: IdentityRouteOptions) {
   const { users, keys } = options;
 
   app.post<{ Body: TokenRequest; Reply: TokenResponse }>(
     '/v1/token',
-    { schema: { body: tokenRequestSchema } },
+    { schema: { body: tokenBodySchema(options.audiences) } },
     async (request) => {
       const { email: address, password, audience } = request.body;
       const user = await users.forLogin(address);
@@ -113,7 +124,10 @@ export function identityRoutes(app: FastifyInstance, options: IdentityRouteOptio
     { schema: { body: registerUserRequestSchema } },
     async (request, reply) => {
       try {
-        const user = await users.register({ ...request.body, name: request.body.name.trim() });
+        const user = await users.register(
+          { ...request.body, name: request.body.name.trim() },
+          requestTraceContext(request),
+        );
         options.onEvent();
         return reply.code(201).send(user);
       } catch (error) {

@@ -3,8 +3,17 @@ import type { Database, DatabaseOptions } from '@bff/db';
 import { DEMO_PASSWORD, demoUsers } from '@bff/demo-data';
 import type { EventBus } from '@bff/events';
 import { createHttpService, listen } from '@bff/http-service';
-import { startServiceStorage } from '@bff/service-storage';
+import {
+  type LogFormat,
+  type Registry,
+  startServiceTelemetry,
+  type Tracing,
+  type TracingOptions,
+} from '@bff/observability';
+import { type ServiceStorage, startServiceStorage } from '@bff/service-storage';
 import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import { DEFAULT_TOKEN_AUDIENCES, parseAudiences } from './config.ts';
 import { KeyRing } from './keys.ts';
 import { identityRoutes } from './routes.ts';
 import { seedUsers, UserStore } from './users.ts';
@@ -18,6 +27,11 @@ export interface IdentityServiceOptions {
   bus: EventBus;
   /** `iss` of issued tokens. @default 'urn:bff:identity' */
   issuer?: string;
+  /**
+   * The audiences (app names) tokens are issued for; a request for another is a 400.
+   * @default DEFAULT_TOKEN_AUDIENCES (web, ios, android)
+   */
+  audiences?: readonly string[];
   /** Access token lifetime in seconds. @default 900 */
   tokenTtlSeconds?: number;
   /** Seconds a rotated-out key stays in the JWKS; keep it above the token lifetime. @default 3600 */
@@ -28,6 +42,17 @@ export interface IdentityServiceOptions {
   seed?: boolean;
   /** pino level, or false. @default 'info' */
   logLevel?: string | false;
+  /** JSON lines, or pretty for a person at a terminal. @default 'json' */
+  logFormat?: LogFormat;
+  /** Where JSON log lines go instead of stdout (tests collect them). */
+  logDestination?: DestinationStream;
+  /** Serves Prometheus text on a listener of its own, never the public port. @default no listener */
+  metrics?: { port: number; host?: string };
+  /**
+   * A SERVER span per request (child of the caller's `traceparent`), carried into the events it
+   * writes: a Tracing the caller owns, or options to create one. @default off, ids still propagated
+   */
+  tracing?: Tracing | TracingOptions;
 }
 
 export interface RunningIdentityService {
@@ -35,6 +60,10 @@ export interface RunningIdentityService {
   app: FastifyInstance;
   db: Database;
   keys: KeyRing;
+  /** The service's metrics (what its metrics listener serves). */
+  registry: Registry;
+  /** `http://host:port` of the metrics listener, when `metrics` was given. */
+  metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -47,21 +76,48 @@ export async function startIdentityService(options: IdentityServiceOptions): Pro
   if (!Number.isInteger(keyGraceSeconds) || keyGraceSeconds < 0) {
     throw new TypeError(`keyGraceSeconds must be a whole number of seconds, received ${keyGraceSeconds}`);
   }
+  const audiences = options.audiences ?? DEFAULT_TOKEN_AUDIENCES;
+  if (
+    !Array.isArray(audiences) ||
+    audiences.length === 0 ||
+    audiences.some((audience) => typeof audience !== 'string' || !parseAudiences(audience))
+  ) {
+    throw new TypeError(
+      `audiences must be a non-empty list of app names (lower case letters, digits, -), received ${JSON.stringify(options.audiences)}`,
+    );
+  }
+  const telemetry = await startServiceTelemetry({
+    service: 'identity',
+    metrics: options.metrics,
+    tracing: options.tracing,
+  });
   const app = createHttpService({
     name: 'identity',
     logLevel: options.logLevel ?? 'info',
+    ...(options.logFormat ? { logFormat: options.logFormat } : {}),
+    ...(options.logDestination ? { logDestination: options.logDestination } : {}),
+    metrics: telemetry.metrics,
+    tracing: telemetry.tracing,
     readiness: async () => {
       await storage.db.query('SELECT 1');
     },
   });
-  const storage = await startServiceStorage({
-    service: 'identity',
-    database: options.database,
-    migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
-    bus: options.bus,
-    seed: options.seed === false ? undefined : (tx) => seedUsers(tx, demoUsers, DEMO_PASSWORD),
-    onRelayError: (err) => app.log.warn({ err }, 'outbox publish failed; will retry'),
-  });
+  let storage: ServiceStorage;
+  try {
+    storage = await startServiceStorage({
+      service: 'identity',
+      database: options.database,
+      migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
+      bus: options.bus,
+      seed: options.seed === false ? undefined : (tx) => seedUsers(tx, demoUsers, DEMO_PASSWORD),
+      onRelayError: (err) => app.log.warn({ err }, 'outbox publish failed; will retry'),
+      metrics: telemetry.metrics,
+    });
+  } catch (error) {
+    await app.close();
+    await telemetry.close();
+    throw error;
+  }
   const keys = new KeyRing(storage.db, keyGraceSeconds);
   try {
     await keys.ensureCurrent();
@@ -70,6 +126,7 @@ export async function startIdentityService(options: IdentityServiceOptions): Pro
       keys,
       issuer: options.issuer ?? 'urn:bff:identity',
       tokenTtlSeconds,
+      audiences: Object.freeze([...new Set(audiences)]),
       adminToken: options.adminToken,
       jwksMaxAgeSeconds: 60,
       onEvent: () => storage.relay.notify(),
@@ -81,14 +138,21 @@ export async function startIdentityService(options: IdentityServiceOptions): Pro
       app,
       db: storage.db,
       keys,
+      registry: telemetry.registry,
+      metricsUrl: telemetry.metricsUrl,
       close: () => {
-        closing ??= app.close().then(() => storage.close());
+        closing ??= (async () => {
+          await app.close();
+          await storage.close();
+          await telemetry.close();
+        })();
         return closing;
       },
     };
   } catch (error) {
     await app.close();
     await storage.close();
+    await telemetry.close();
     throw error;
   }
 }

@@ -3,6 +3,7 @@ import type { IdentityUser } from '@bff/contracts';
 import { type Database, isUniqueViolation, type Queryable } from '@bff/db';
 import type { DemoUser } from '@bff/demo-data';
 import { enqueueEvent } from '@bff/events';
+import type { Context } from '@bff/observability';
 import { hashPassword } from './passwords.ts';
 
 /** A user as Identity answers it: the REST contract's type. */
@@ -59,13 +60,19 @@ export class UserStore {
     return row ? { ...toUser(row), passwordHash: row.password_hash } : null;
   }
 
-  /** Creates the user and records `identity.user.registered` in the same transaction. */
-  async register(input: {
-    email: string;
-    password: string;
-    name: string;
-    avatarUrl?: string | undefined;
-  }): Promise<User> {
+  /**
+   * Creates the user and records `identity.user.registered` in the same transaction, carrying
+   * `traceContext` (the registering request's) to the event's consumers.
+   */
+  async register(
+    input: {
+      email: string;
+      password: string;
+      name: string;
+      avatarUrl?: string | undefined;
+    },
+    traceContext?: Context,
+  ): Promise<User> {
     const passwordHash = await hashPassword(input.password);
     try {
       return await this.db.transaction(async (tx) => {
@@ -75,11 +82,14 @@ export class UserStore {
           [randomUUID(), input.email, input.name, input.avatarUrl ?? null, passwordHash],
         );
         const user = toUser(result.rows[0] as UserRow);
-        await enqueueEvent(tx, 'identity', 'identity.user.registered', 1, {
-          userId: user.id,
-          email: user.email,
-          name: user.name,
-        });
+        await enqueueEvent(
+          tx,
+          'identity',
+          'identity.user.registered',
+          1,
+          { userId: user.id, email: user.email, name: user.name },
+          { traceContext },
+        );
         return user;
       });
     } catch (error) {

@@ -1,8 +1,14 @@
+import { ConfigError } from '@bff/config';
 import { InProcessEventBus } from '@bff/events';
 import { databaseBackends, throwawayDatabase } from '@bff/testkit';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningIdentityService, startIdentityService } from '../src/index.ts';
+import {
+  DEFAULT_TOKEN_AUDIENCES,
+  type RunningIdentityService,
+  readIdentityConfig,
+  startIdentityService,
+} from '../src/index.ts';
 
 const backends = await databaseBackends();
 const ADMIN = 'test-admin-token';
@@ -249,5 +255,63 @@ describe.each(backends)('Identity service over HTTP (%s)', (backend) => {
     expect((await call('GET', '/v2/nothing')).body.error.code).toBe('NOT_FOUND');
     expect((await call('GET', '/healthz')).status).toBe(200);
     expect((await call('GET', '/readyz')).status).toBe(200);
+  });
+});
+
+describe('the audiences Identity issues tokens for', () => {
+  it('issues tokens for the configured apps only, whatever their names', async () => {
+    const bus = new InProcessEventBus();
+    const service = await startIdentityService({
+      port: 0,
+      database: throwawayDatabase('pglite', 'identity').options,
+      bus,
+      audiences: ['web', 'desktop'],
+      logLevel: false,
+    });
+    try {
+      const token = (audience: string) =>
+        fetch(`${service.url}/v1/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: 'ada@example.com', password: 'demo-password', audience }),
+        });
+      const desktop = await token('desktop');
+      expect(desktop.status).toBe(200);
+      const { access_token } = (await desktop.json()) as { access_token: string };
+      const jwks = createRemoteJWKSet(new URL(`${service.url}/.well-known/jwks.json`));
+      await expect(jwtVerify(access_token, jwks, { audience: 'desktop' })).resolves.toBeTruthy();
+      const ios = await token('ios');
+      expect(ios.status).toBe(400);
+      expect(((await ios.json()) as { error: { code: string } }).error.code).toBe('BAD_REQUEST');
+    } finally {
+      await service.close();
+      await bus.close();
+    }
+    // Starts its own service (a database, migrations, a key): generous on a loaded machine.
+  }, 120_000);
+
+  it('refuses an empty or malformed list at start, naming what it received', async () => {
+    const start = (audiences: string[]) =>
+      startIdentityService({
+        port: 0,
+        database: { schema: 'identity_unused' },
+        bus: new InProcessEventBus(),
+        audiences,
+        logLevel: false,
+      });
+    await expect(start([])).rejects.toThrow(/audiences must be .*received \[\]/);
+    await expect(start(['Web App'])).rejects.toThrow(/received \["Web App"\]/);
+  });
+
+  it('reads TOKEN_AUDIENCES, defaulting to the apps this repository shipped with', () => {
+    expect(readIdentityConfig({}).TOKEN_AUDIENCES).toEqual(DEFAULT_TOKEN_AUDIENCES);
+    expect(readIdentityConfig({ TOKEN_AUDIENCES: 'web, ios,android,desktop' }).TOKEN_AUDIENCES).toEqual([
+      'web',
+      'ios',
+      'android',
+      'desktop',
+    ]);
+    expect(() => readIdentityConfig({ TOKEN_AUDIENCES: 'web,,ios' })).toThrow(ConfigError);
+    expect(() => readIdentityConfig({ TOKEN_AUDIENCES: 'web,,ios' })).toThrow(/TOKEN_AUDIENCES/);
   });
 });

@@ -2,8 +2,8 @@
 // services, with this harness's own proxies in front of Identity, Billing and Product. It
 // counts hung requests (none allowed) and watches memory.
 import { randomUUID } from 'node:crypto';
-import { type System, startApp, startSystem, type TestApp } from '@bff/e2e/system';
 import { HttpFaultProxy, TcpProxy } from '@bff/testkit';
+import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
 
 export interface SoakOptions {
   seconds: number;

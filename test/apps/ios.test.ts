@@ -1,6 +1,6 @@
 import { demoProducts } from '@bff/demo-data';
-import { type System, startApp, startSystem, type TestApp } from '@bff/e2e/system';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
 
 describe('iOS BFF: its own fields', () => {
   let system: System;

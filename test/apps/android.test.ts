@@ -1,5 +1,5 @@
-import { type System, startApp, startSystem, type TestApp } from '@bff/e2e/system';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
 
 describe('Android BFF: its own fields', () => {
   let system: System;

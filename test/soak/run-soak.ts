@@ -1,5 +1,5 @@
 // `pnpm soak` (SOAK_SECONDS, default 60): the mixed load with faults switched on and off.
-// Prints the figures and writes bench/results/soak-latest.json; fails on any hung request.
+// Prints the figures and writes bench/results/soak-latest.json (the repository's results folder); fails on any hung request.
 import { writeFile } from 'node:fs/promises';
 import { runSoak } from './soak.ts';
 
@@ -11,7 +11,7 @@ if (!(seconds > 0 && seconds <= 600)) {
 const report = await runSoak({ seconds, verbose: true });
 console.log(JSON.stringify(report, null, 2));
 await writeFile(
-  new URL('./results/soak-latest.json', import.meta.url),
+  new URL('../../bench/results/soak-latest.json', import.meta.url),
   `${JSON.stringify(report, null, 2)}\n`,
 );
 if (report.hung > 0) {
