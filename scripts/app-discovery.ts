@@ -14,7 +14,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../', import.meta.url));
  * The `bff` field of apps/<folder>/package.json: how an app declares itself.
  *
  * ```json
- * "bff": { "name": "ios", "title": "iOS", "port": 4001, "persistedOperations": true }
+ * "bff": { "name": "ios", "title": "iOS", "port": 4001, "metricsPort": 9401, "persistedOperations": true }
  * ```
  */
 export interface BffAppDescriptor {
@@ -27,6 +27,8 @@ export interface BffAppDescriptor {
   title: string;
   /** The port `pnpm start` gives it; `<NAME>_PORT` overrides it. */
   port: number;
+  /** Its Prometheus listener in `pnpm start`; `<NAME>_METRICS_PORT` overrides it. @default port + 5400 */
+  metricsPort: number;
   /**
    * A mobile app: it ships trusted documents built from `operations/` into
    * `persisted-operations.json`, and its shipped manifests live in `releases/`. @default false
@@ -69,11 +71,11 @@ function descriptorOf(packageJsonPath: string, raw: unknown): BffAppDescriptor {
   const where = `${packageJsonPath}: "bff"`;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
     throw new TypeError(`${where} must be an object, received ${JSON.stringify(raw)}`);
-  const { name, title, port, persistedOperations, ...unknown } = raw as Record<string, unknown>;
+  const { name, title, port, metricsPort, persistedOperations, ...unknown } = raw as Record<string, unknown>;
   const extra = Object.keys(unknown);
   if (extra.length > 0)
     throw new TypeError(
-      `${where} has unknown field(s) ${extra.join(', ')} (name, title, port, persistedOperations)`,
+      `${where} has unknown field(s) ${extra.join(', ')} (name, title, port, metricsPort, persistedOperations)`,
     );
   if (typeof name !== 'string' || !NAME.test(name))
     throw new TypeError(
@@ -85,11 +87,27 @@ function descriptorOf(packageJsonPath: string, raw: unknown): BffAppDescriptor {
     throw new TypeError(
       `${where}.port must be a whole number from 1 to 65535, received ${JSON.stringify(port)}`,
     );
+  if (
+    metricsPort !== undefined &&
+    (typeof metricsPort !== 'number' ||
+      !Number.isInteger(metricsPort) ||
+      metricsPort < 1 ||
+      metricsPort > 65_535)
+  )
+    throw new TypeError(
+      `${where}.metricsPort must be a whole number from 1 to 65535, received ${JSON.stringify(metricsPort)}`,
+    );
   if (persistedOperations !== undefined && typeof persistedOperations !== 'boolean')
     throw new TypeError(
       `${where}.persistedOperations must be true or false, received ${JSON.stringify(persistedOperations)}`,
     );
-  return { name, title: title ?? name, port, persistedOperations: persistedOperations ?? false };
+  return {
+    name,
+    title: title ?? name,
+    port,
+    metricsPort: (metricsPort as number | undefined) ?? port + 5400,
+    persistedOperations: persistedOperations ?? false,
+  };
 }
 
 /**

@@ -9,6 +9,7 @@ import { configOrExit, env, readConfig } from '@bff/config';
 import { DEMO_PASSWORD, demoUsers } from '@bff/demo-data';
 import { createEventBus } from '@bff/events';
 import { startIdentityService } from '@bff/identity-service';
+import { loggerOptions, telemetryEnv } from '@bff/observability';
 import { startProductService } from '@bff/product-service';
 import { createProductClient } from '@bff/upstream-clients';
 import { pino } from 'pino';
@@ -30,13 +31,36 @@ const config = configOrExit(() =>
     AMQP_URL: env.optionalUrl(['amqp:', 'amqps:']),
     REDIS_URL: env.optionalUrl(['redis:', 'rediss:']),
     ADMIN_TOKEN: env.optionalString(),
+    // LOG_FORMAT (json | pretty), OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER_ARG, …
+    ...telemetryEnv,
     LOG_LEVEL: env.oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'warn'),
+    // Each process's Prometheus listener, never its public port.
+    IDENTITY_METRICS_PORT: env.port(9501),
+    BILLING_METRICS_PORT: env.port(9502),
+    PRODUCT_METRICS_PORT: env.port(9503),
   }),
 );
 
 const appPorts = configOrExit(() =>
-  readConfig(Object.fromEntries(apps.map((app) => [portVariable(app), env.port(app.port)]))),
+  readConfig(
+    Object.fromEntries(
+      apps.flatMap((app) => [
+        [portVariable(app), env.port(app.port)],
+        [metricsPortVariable(app), env.port(app.metricsPort)],
+      ]),
+    ),
+  ),
 );
+function metricsPortVariable(app: { name: string }) {
+  return portVariable(app).replace(/_PORT$/, '_METRICS_PORT');
+}
+/** Spans of every process go to one collector when OTEL_EXPORTER_OTLP_ENDPOINT is set. */
+const tracing = (serviceName: string) => ({
+  serviceName,
+  endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  sampleRatio: config.OTEL_TRACES_SAMPLER_ARG,
+});
+const metrics = (port: number) => ({ port, host: config.HOST });
 
 const database = (schema: string) => ({
   url: config.DATABASE_URL,
@@ -76,7 +100,11 @@ try {
     host: config.HOST,
     database: database('product'),
     bus,
-    logger: pino({ name: 'product', level: config.LOG_LEVEL }),
+    logger: pino(
+      loggerOptions({ base: { service: 'product' }, level: config.LOG_LEVEL, format: config.LOG_FORMAT }),
+    ),
+    metrics: metrics(config.PRODUCT_METRICS_PORT),
+    tracing: tracing('product'),
   });
   closers.push(() => product.close());
   const identity = await startIdentityService({
@@ -88,6 +116,9 @@ try {
     // Every app's name is an audience: a new app gets tokens without a list to edit.
     audiences: apps.map((app) => app.name),
     logLevel: config.LOG_LEVEL,
+    logFormat: config.LOG_FORMAT,
+    metrics: metrics(config.IDENTITY_METRICS_PORT),
+    tracing: tracing('identity'),
   });
   closers.push(() => identity.close());
   const products = createProductClient({ address: product.address });
@@ -99,6 +130,9 @@ try {
     bus,
     products,
     logLevel: config.LOG_LEVEL,
+    logFormat: config.LOG_FORMAT,
+    metrics: metrics(config.BILLING_METRICS_PORT),
+    tracing: tracing('billing'),
   });
   closers.push(() => billing.close());
 
@@ -110,14 +144,28 @@ try {
     production: false,
     graphiql: true,
     logLevel: config.LOG_LEVEL,
+    logFormat: config.LOG_FORMAT,
     rateLimit: { redisUrl: config.REDIS_URL },
   };
-  const bffs: { name: string; title: string; url: string }[] = [];
+  const bffs: { name: string; title: string; url: string; metricsUrl: string | undefined }[] = [];
   for (const app of apps) {
     const { startBff } = await loadAppModule(app);
-    const bff = await startBff({ ...bffOptions, port: appPorts[portVariable(app)] ?? app.port });
+    const bff = await startBff({
+      ...bffOptions,
+      port: appPorts[portVariable(app)] ?? app.port,
+      observability: {
+        metricsPort: appPorts[metricsPortVariable(app)] ?? app.metricsPort,
+        metricsHost: config.HOST,
+        tracing: {
+          endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+          sampleRatio: config.OTEL_TRACES_SAMPLER_ARG,
+          // On a laptop the caller is you: a traceparent you send is followed.
+          trustTraceHeaders: true,
+        },
+      },
+    });
     closers.push(() => bff.close());
-    bffs.push({ name: app.name, title: app.title, url: bff.url });
+    bffs.push({ name: app.name, title: app.title, url: bff.url, metricsUrl: bff.metricsUrl });
   }
   const first = bffs[0] as (typeof bffs)[number];
 
@@ -134,6 +182,9 @@ ${bffs.map((bff) => `  ${`${bff.title} BFF`.padEnd(17)}${bff.url}/graphql      G
   Identity (REST)  ${identity.url}        JWKS ${identity.url}/.well-known/jwks.json
   Billing  (REST)  ${billing.url}
   Product  (gRPC)  ${product.address}      bff.product.v1.ProductService (schema/product/v1/product.proto)
+
+  Metrics (Prometheus): ${[...bffs.map((bff) => `${bff.name} ${bff.metricsUrl}/metrics`), `identity ${identity.metricsUrl}/metrics`, `billing ${billing.metricsUrl}/metrics`, `product ${product.metricsUrl}/metrics`].join('\n                        ')}
+  Traces:  ${config.OTEL_EXPORTER_OTLP_ENDPOINT ? `exported to ${config.OTEL_EXPORTER_OTLP_ENDPOINT} (OTLP/HTTP)` : 'set OTEL_EXPORTER_OTLP_ENDPOINT to export spans'}; logs: LOG_LEVEL=${config.LOG_LEVEL}, LOG_FORMAT=${config.LOG_FORMAT}
 
   Storage: ${storage}
   Events:  ${config.AMQP_URL ? 'RabbitMQ (AMQP_URL)' : 'in-process bus'}

@@ -14,7 +14,9 @@ export type OperationOutcome =
   /** Refused by the rate limiter. */
   | 'rate_limited'
   /** The server's or an upstream's fault. */
-  | 'error';
+  | 'error'
+  /** The client went away before the answer was sent. */
+  | 'cancelled';
 
 /** How an upstream call ended, as a metric label. */
 export type UpstreamOutcome = 'ok' | 'refused' | 'error' | 'timeout' | 'circuit_open' | 'cancelled';
