@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { waitFor } from '@bff/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
+import { appNames, type System, startApp, startSystem, type TestApp } from '../support/system.ts';
 
 let system: System;
 beforeAll(async () => {
@@ -192,6 +192,67 @@ describe('metrics and the request log of a BFF', () => {
     expect(seen.has('other')).toBe(true);
     expect(seen.size).toBeLessThanOrEqual(known.size + 2);
   }, 120_000);
+});
+
+describe.each(appNames)('every request to the %s BFF is counted once, by outcome', (name) => {
+  let app: TestApp;
+  beforeAll(async () => {
+    // Product unreachable: a catalogue read fails upstream while the rest answers.
+    app = await startApp(name, system, {
+      productAddr: '127.0.0.1:1',
+      observability: { metricsPort: 0, metricsHost: '127.0.0.1' },
+    });
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+
+  it('ok, partial, refused before and during GraphQL, unauthenticated', async () => {
+    const post = (body: string, contentType = 'application/json') =>
+      fetch(`${app.url}/graphql`, { method: 'POST', headers: { 'content-type': contentType }, body }).then(
+        async (response) => {
+          await response.arrayBuffer();
+          return response.status;
+        },
+      );
+    const statuses = [
+      await post(JSON.stringify({ query: '{ __typename }' })),
+      await post(JSON.stringify({ query: GET_PRODUCT })),
+      await post(JSON.stringify({ query: '{ nope }' })),
+      await post('{"query": '),
+      await post(JSON.stringify({ query: '{ __typename }' }), 'text/plain'),
+      await post(JSON.stringify({ query: 'mutation { payInvoice(id: "x") { id } }' })),
+    ];
+    expect(statuses[0]).toBe(200);
+    expect(statuses[1]).toBe(200);
+    for (const status of statuses.slice(2)) expect(status).toBeGreaterThanOrEqual(400);
+    let counted: Record<string, number> = {};
+    await waitFor('six requests counted', async () => {
+      counted = samplesBy(await scrape(app), 'graphql_operation_duration_seconds_count', 'outcome');
+      return total(counted) >= 6;
+    });
+    expect(counted).toEqual({ ok: 1, partial: 1, refused: 4 });
+    const product = samplesBy(
+      (await scrape(app))
+        .split('\n')
+        .filter((line) => line.includes('service="product"'))
+        .join('\n'),
+      'bff_upstream_request_duration_seconds_count',
+      'outcome',
+    );
+    expect(product.ok ?? 0).toBe(0);
+    expect(product.error ?? 0).toBeGreaterThanOrEqual(1);
+    // Identity's keys, fetched at start, are an upstream call like any other.
+    const identity = samplesBy(
+      (await scrape(app))
+        .split('\n')
+        .filter((line) => line.includes('service="identity"'))
+        .join('\n'),
+      'bff_upstream_request_duration_seconds_count',
+      'outcome',
+    );
+    expect(identity.ok).toBeGreaterThanOrEqual(1);
+  });
 });
 
 /** An HTTP proxy to `target` that records the `traceparent` of every request it forwards. */

@@ -44,13 +44,15 @@ export async function startBff(options: BffServerOptions): Promise<RunningBff> {
 }
 
 async function start(options: BffServerOptions, opened: (() => unknown)[]): Promise<RunningBff> {
-  const { upstreams, guards } = createUpstreams({
+  // Every upstream call, the JWKS's included, is timed and counted.
+  const reporting: BffServerOptions = {
     ...options,
     onUpstreamCall: (call) => {
       telemetry.onUpstreamCall(call);
       options.onUpstreamCall?.(call);
     },
-  });
+  };
+  const { upstreams, guards } = createUpstreams(reporting);
   opened.push(
     () => upstreams.product.close(),
     () => upstreams.identity.close(),
@@ -65,7 +67,7 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     guards,
   );
   opened.push(() => telemetry.close());
-  const auth = createVerifier(options, guards);
+  const auth = createVerifier(reporting, guards);
   opened.push(() => auth.close());
   const { verifier } = auth;
   // Identity's keys are fetched while the rest starts, so that the first signed-in request does
