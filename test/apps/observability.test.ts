@@ -112,7 +112,7 @@ describe('metrics and the request log of a BFF', () => {
     expect(requestLines).toHaveLength(8);
     for (const line of requestLines) {
       expect(line).toMatchObject({ app: 'ios', level: 'info' });
-      expect(line.reqId).toEqual(expect.any(String));
+      expect(line.requestId).toEqual(expect.any(String));
       expect(line.traceId).toMatch(/^[0-9a-f]{32}$/);
       expect(line.durationMs).toEqual(expect.any(Number));
     }

@@ -38,7 +38,7 @@ export async function createHttpApp(
             destination: options.logDestination,
           }),
     // One line per request, written by the telemetry hooks with what the request did.
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     // Fastify stops reading a body past this and answers 413 without buffering the rest.
     bodyLimit: limits.maxBodyBytes,
     // Node checks the headers and request deadlines on an interval, not per request; they and

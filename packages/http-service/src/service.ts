@@ -12,7 +12,12 @@ import {
   type Tracing,
   traceIdOf,
 } from '@bff/observability';
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import type { DestinationStream } from 'pino';
 import { ErrorCode, HttpError } from './errors.ts';
 
@@ -96,8 +101,7 @@ export function createHttpService(options: HttpServiceOptions): FastifyInstance 
   const app = Fastify({
     logger,
     // One line per request, written when it is answered (below), instead of Fastify's two.
-    disableRequestLogging: true,
-    requestIdLogLabel: 'requestId',
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     genReqId: (request) => {
       const given = request.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
