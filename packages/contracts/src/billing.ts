@@ -48,6 +48,7 @@ export type PurchaseRequest = FromSchema<typeof purchaseRequestSchema>;
 /** `POST /v1/invoices/:id/pay` params. */
 export const invoiceParamsSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['id'],
   properties: { id: { type: 'string', maxLength: 64 } },
 } as const;

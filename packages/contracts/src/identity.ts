@@ -44,6 +44,7 @@ export interface TokenResponse {
 /** `GET /v1/users/:id` params. */
 export const userParamsSchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['id'],
   properties: { id: { type: 'string', maxLength: 64 } },
 } as const;
@@ -52,6 +53,7 @@ export type UserParams = FromSchema<typeof userParamsSchema>;
 /** `GET /v1/users?ids=a,b` query: comma-separated ids. */
 export const usersQuerySchema = {
   type: 'object',
+  additionalProperties: false,
   required: ['ids'],
   properties: { ids: { type: 'string', minLength: 1, maxLength: 4_000 } },
 } as const;

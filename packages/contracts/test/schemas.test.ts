@@ -213,6 +213,14 @@ describe('accountsQuerySchema (GET /v1/accounts)', () => {
   });
 });
 
+describe('usersQuerySchema (GET /v1/users)', () => {
+  it('requires ids and nothing else', async () => {
+    await expectAccepted(await get(`/users?ids=${randomUUID()}`), 'one user');
+    await expectRefused(await get('/users'), 'no ids');
+    await expectRefused(await get(`/users?ids=${randomUUID()}&fields=email`), 'extra parameter');
+  });
+});
+
 describe('id parameters and batches', () => {
   it('refuses an id past 64 characters in a path', async () => {
     await expectAccepted(await get(`/users/${'u'.repeat(64)}`), '64 characters');
