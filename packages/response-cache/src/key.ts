@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import type { CacheScope } from './cache-policy.ts';
+
+/** Everything a cached response depends on besides the schema and the data. */
+export interface ResponseCacheKeyParts {
+  /** Which BFF answered (`web`, `ios`, `android`): their schemas differ. */
+  app: string;
+  /** The document's hash (the persisted-operation id, or the sha256 of the query text). */
+  operationHash: string;
+  /** The operation run, when the document holds several; null/undefined for the only one. */
+  operationName?: string | null | undefined;
+  /** The request's variables, as the client sent them (JSON); key order does not matter. */
+  variables?: Readonly<Record<string, unknown>> | null | undefined;
+  /** The locale the response was rendered for. */
+  locale: string;
+  /** The client's version, for mobile apps whose responses may differ by version. */
+  appVersion?: string | undefined;
+  /** The viewer's id: required for a PRIVATE response, left out of a PUBLIC one's key. */
+  viewerId?: string | undefined;
+  /** The response's cache scope, from `cachePolicyOf`. */
+  scope: CacheScope;
+}
+
+const KEY_VERSION = 'v1';
+
+/**
+ * The store key of one response: `v1:<scope>:<sha256 base64url>` over every part, with the
+ * variables canonicalised (object keys sorted at every depth), so equal requests share a key
+ * whatever order their variables came in, and nothing a client sends makes a key long or lets
+ * two different requests collide by concatenation.
+ *
+ * A PUBLIC key leaves the viewer out (any viewer may be served it); a PRIVATE key includes it.
+ * A PRIVATE response with no viewer has no key: it must not be cached (resolves `undefined`).
+ */
+export function responseCacheKey(parts: ResponseCacheKeyParts): string | undefined {
+  const { app, operationHash, locale, scope } = parts;
+  requireString('app', app);
+  requireString('operationHash', operationHash);
+  requireString('locale', locale);
+  if (scope !== 'PUBLIC' && scope !== 'PRIVATE') {
+    throw new TypeError(
+      `responseCacheKey: scope must be PUBLIC or PRIVATE, received ${JSON.stringify(scope)}`,
+    );
+  }
+  optionalString('operationName', parts.operationName);
+  optionalString('appVersion', parts.appVersion);
+  optionalString('viewerId', parts.viewerId);
+  const variables = parts.variables ?? {};
+  if (typeof variables !== 'object' || Array.isArray(variables)) {
+    throw new TypeError(
+      `responseCacheKey: variables must be an object, received ${JSON.stringify(variables)}`,
+    );
+  }
+  let viewer: string | null = null;
+  if (scope === 'PRIVATE') {
+    if (!parts.viewerId) return undefined;
+    viewer = parts.viewerId;
+  }
+  const canonical = JSON.stringify([
+    app,
+    operationHash,
+    parts.operationName ?? null,
+    locale,
+    parts.appVersion ?? null,
+    viewer,
+    canonicalJson(variables),
+  ]);
+  return `${KEY_VERSION}:${scope}:${createHash('sha256').update(canonical).digest('base64url')}`;
+}
+
+/**
+ * The JSON value with object keys sorted at every depth, as `JSON.stringify` would otherwise
+ * write it (so `undefined` members vanish, `-0` is `0`, and `toJSON` is honoured). Throws on
+ * what JSON cannot hold (a BigInt, a cycle) rather than keying it ambiguously.
+ */
+export function canonicalVariables(variables: Readonly<Record<string, unknown>> | null | undefined): string {
+  return JSON.stringify(canonicalJson(variables ?? {}));
+}
+
+function canonicalJson(value: unknown): unknown {
+  // A JSON round trip first: it applies toJSON, drops undefined and functions, and throws on
+  // BigInt and cycles; what is left is plain objects, arrays and primitives.
+  const plain: unknown = JSON.parse(JSON.stringify(value) ?? 'null');
+  return sortKeys(plain);
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value === null || typeof value !== 'object') return value;
+  // No prototype, so a member named `__proto__` stays a member instead of vanishing.
+  const sorted: Record<string, unknown> = Object.create(null);
+  const source = value as Record<string, unknown>;
+  for (const name of Object.keys(source).sort()) sorted[name] = sortKeys(source[name]);
+  return sorted;
+}
+
+function requireString(name: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new TypeError(
+      `responseCacheKey: ${name} must be a non-empty string, received ${JSON.stringify(value)}`,
+    );
+  }
+}
+
+function optionalString(name: string, value: unknown): void {
+  if (value !== undefined && value !== null && typeof value !== 'string') {
+    throw new TypeError(
+      `responseCacheKey: ${name} must be a string when given, received ${JSON.stringify(value)}`,
+    );
+  }
+}
