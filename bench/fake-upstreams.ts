@@ -1,8 +1,11 @@
 // Deterministic fake Identity and Billing (REST) and Product (gRPC) services for the benchmark:
 // the same endpoints the BFF uses, a configurable latency, and counters of calls and batch
-// sizes (GET /__stats, POST /__reset on the identity port).
+// sizes (GET /__stats, POST /__reset on the identity port). Also an OpenTelemetry collector's
+// OTLP/HTTP receiver (POST /v1/traces, JSON) that counts the spans it is sent (GET /__otlp on the
+// identity port; never reset), so that a traced contender pays for a real export.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { loadProductService } from '@bff/schema';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -15,7 +18,20 @@ export interface FakeUpstreams {
   productAddr: string;
   /** An access token per user id, audience `web`. */
   tokens: Record<string, string>;
+  /** OTLP/HTTP base endpoint (`OTEL_EXPORTER_OTLP_ENDPOINT`): spans go to `${otlpEndpoint}/v1/traces`. */
+  otlpEndpoint: string;
   close(): Promise<void>;
+}
+
+/** What the OTLP receiver was sent since the fakes started (GET /__otlp). */
+export interface OtlpStats {
+  /** Export requests (batches) answered 200. */
+  requests: number;
+  spans: number;
+  /** Distinct trace ids among the spans. */
+  traces: number;
+  /** Export requests that could not be read as OTLP JSON (answered 400). */
+  rejected: number;
 }
 
 export interface UpstreamStats {
@@ -55,9 +71,41 @@ export async function startFakeUpstreams(latencyMs: number): Promise<FakeUpstrea
   };
   const ids = (url: URL, name: string) => (url.searchParams.get(name) ?? '').split(',').filter(Boolean);
 
+  const otlp: OtlpStats = { requests: 0, spans: 0, traces: 0, rejected: 0 };
+  const traceIds = new Set<string>();
+  // A collector's OTLP/HTTP receiver, JSON encoding (what @opentelemetry/exporter-trace-otlp-http
+  // sends): reads the batch, counts its spans and traces, answers 200 `{}` (no partial success).
+  const collector = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'POST' || req.url?.split('?', 1)[0] !== '/v1/traces')
+      return json(res, 404, { error: 'not found' });
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      try {
+        const raw = Buffer.concat(chunks);
+        const body = JSON.parse(
+          (req.headers['content-encoding'] === 'gzip' ? gunzipSync(raw) : raw).toString('utf8'),
+        ) as { resourceSpans?: { scopeSpans?: { spans?: { traceId?: string }[] }[] }[] };
+        for (const resource of body.resourceSpans ?? [])
+          for (const scope of resource.scopeSpans ?? [])
+            for (const span of scope.spans ?? []) {
+              otlp.spans++;
+              if (span.traceId !== undefined) traceIds.add(span.traceId);
+            }
+        otlp.traces = traceIds.size;
+        otlp.requests++;
+        json(res, 200, {});
+      } catch {
+        otlp.rejected++;
+        json(res, 400, { error: 'not OTLP JSON' });
+      }
+    });
+  });
+
   const identity = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname === '/__stats') return json(res, 200, stats);
+    if (url.pathname === '/__otlp') return json(res, 200, otlp);
     if (url.pathname === '/__reset') {
       stats.calls = {};
       stats.batchSizes = {};
@@ -152,14 +200,18 @@ export async function startFakeUpstreams(latencyMs: number): Promise<FakeUpstrea
     );
   identity.keepAliveTimeout = 60_000;
   billing.keepAliveTimeout = 60_000;
+  collector.keepAliveTimeout = 60_000;
   return {
     identityUrl: await listen(identity),
     billingUrl: await listen(billing),
     productAddr: `127.0.0.1:${productPort}`,
     tokens,
+    otlpEndpoint: await listen(collector),
     async close() {
       await new Promise<void>((resolve) => identity.close(() => resolve()));
       await new Promise<void>((resolve) => billing.close(() => resolve()));
+      collector.closeAllConnections();
+      await new Promise<void>((resolve) => collector.close(() => resolve()));
       await new Promise<void>((resolve) => product.tryShutdown(() => resolve()));
     },
   };

@@ -9,13 +9,14 @@ import { Pool } from 'undici';
 import { users } from './fixtures.ts';
 import { LARGE_INVOICES, type WorkloadName, workloads } from './workloads.ts';
 
-type Role = 'bff' | 'bff-graphql-js' | 'bff-without-plugins' | 'handwritten' | 'naive';
+type BffRole = 'bff' | 'bff-graphql-js' | 'bff-without-plugins' | 'bff-telemetry-off' | 'bff-observed';
+type Role = BffRole | 'handwritten' | 'naive';
 /**
  * A role, or a BFF role at a git revision (`bff@HEAD~1`, `bff@main`): that revision is checked
  * out in a worktree under `.tmp/` and run side by side with this one, for before-and-after
  * figures measured in one run.
  */
-export type ContenderName = Role | `${'bff' | 'bff-graphql-js' | 'bff-without-plugins'}@${string}`;
+export type ContenderName = Role | `${BffRole}@${string}`;
 
 export interface BenchOptions {
   seconds: number;
@@ -50,7 +51,38 @@ export interface RunResult {
    * whether the contender or its neighbours were the bottleneck.
    */
   cpuUsPerOp: { contender: number; upstreams: number; loadGenerator: number };
+  /** The contender's CPU µs/op in every round, in the order run (`cpuUsPerOp` is the kept round's). */
+  roundsCpuUsPerOp?: number[];
+  /** What a contender with a metrics listener or trace export did (`bff-observed`), in the kept round. */
+  telemetry?: TelemetryStats;
   valid: boolean;
+}
+
+/** Over one contender process's life: its metrics scrapes and the spans the OTLP receiver got from it. */
+export interface TelemetryStats {
+  /** Scrapes of its metrics listener that answered 200 (one per second of the measured run, and one after). */
+  scrapes: number;
+  failedScrapes: number;
+  /** `bff_http_requests_total` at the last scrape: every request it answered, warm-up included. */
+  requestsServed: number;
+  /** Spans received by the OTLP receiver, in how many traces and export requests. */
+  spansReceived: number;
+  tracesReceived: number;
+  exportRequests: number;
+}
+
+/** Prometheus's part, once a second while the load runs: GET /metrics, read it whole. */
+async function scrape(metricsUrl: string): Promise<{ ok: boolean; requestsServed: number }> {
+  try {
+    const response = await fetch(`${metricsUrl}/metrics`);
+    const text = await response.text();
+    let requestsServed = 0;
+    for (const match of text.matchAll(/^bff_http_requests_total\{[^}]*\} (\d+)/gm))
+      requestsServed += Number(match[1]);
+    return { ok: response.status === 200, requestsServed };
+  } catch {
+    return { ok: false, requestsServed: 0 };
+  }
 }
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -296,16 +328,31 @@ async function load(
   };
 }
 
-/** Runs a load and reads the CPU time each process spent on it, per operation. */
+/**
+ * Runs a load and reads the CPU time each process spent on it, per operation. A contender with a
+ * metrics listener is scraped once when the load starts and every second after, as Prometheus
+ * would (a scrape every 15–60 s is usual: this charges more than production does).
+ */
 async function measured(
   child: Child,
   upstreams: Child,
   run: () => ReturnType<typeof load>,
+  scrapes?: { ok: number; failed: number },
 ): Promise<{ run: Awaited<ReturnType<typeof load>>; cpuUsPerOp: RunResult['cpuUsPerOp'] }> {
+  const metricsUrl = child.info.metricsUrl as string | undefined;
+  const scrapeOnce = async () => {
+    if (!metricsUrl || !scrapes) return;
+    if ((await scrape(metricsUrl)).ok) scrapes.ok++;
+    else scrapes.failed++;
+  };
   const contender = cpuUs(child.process.pid);
   const fakes = cpuUs(upstreams.process.pid);
   const own = process.cpuUsage();
-  const result = await run();
+  const scraping: Promise<void>[] = [];
+  const timer = metricsUrl ? setInterval(() => scraping.push(scrapeOnce()), 1000) : undefined;
+  scraping.push(scrapeOnce());
+  const result = await run().finally(() => clearInterval(timer));
+  await Promise.all(scraping);
   const ownUsed = process.cpuUsage(own);
   const perOp = (used: number) => (result.requests ? Math.round(used / result.requests) : 0);
   return {
@@ -329,8 +376,15 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
       productAddr: string;
       tokens: Record<string, string>;
     };
+    const { otlpEndpoint } = upstreams.info as { otlpEndpoint: string };
     const stats = async () =>
       (await (await fetch(`${identityUrl}/__stats`)).json()) as { calls: Record<string, number> };
+    const otlpStats = async () =>
+      (await (await fetch(`${identityUrl}/__otlp`)).json()) as {
+        requests: number;
+        spans: number;
+        traces: number;
+      };
     const reset = () => fetch(`${identityUrl}/__reset`, { method: 'POST' });
     // The hand-written aggregator's answers are the golden bodies.
     const reference = await startChild('handwritten', { identityUrl, billingUrl, productAddr });
@@ -353,11 +407,14 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
     for (const workload of options.workloads) {
       const golden = goldens.get(workload) as Map<string, string>;
       const best = new Map<ContenderName, RunResult>();
+      const cpuRounds = new Map<ContenderName, number[]>();
       for (let round = 0; round < rounds; round++) {
         const order = round % 2 === 0 ? options.contenders : [...options.contenders].reverse();
         for (const contender of order) {
-          const child = await startChild(contender, { identityUrl, billingUrl, productAddr });
+          const otlpBefore = await otlpStats();
+          const child = await startChild(contender, { identityUrl, billingUrl, productAddr, otlpEndpoint });
           const url = `${child.info.url}${child.info.path}`;
+          const scrapes = { ok: 0, failed: 0 };
           // Check before loading: the same bytes for every user.
           let preMismatch = 0;
           for (const user of users.slice(0, 10)) {
@@ -368,8 +425,11 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
             seconds: Math.min(2, options.seconds),
             connections: options.connections,
           }); // warm-up
-          const { run, cpuUsPerOp } = await measured(child, upstreams, () =>
-            load(url, workload, tokens, golden, options),
+          const { run, cpuUsPerOp } = await measured(
+            child,
+            upstreams,
+            () => load(url, workload, tokens, golden, options),
+            scrapes,
           );
           // Upstream calls per operation, counted exactly over 20 operations one at a time,
           // once the load's last requests have drained.
@@ -378,6 +438,25 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
           for (const user of users.slice(0, 20)) await post(url, workload, tokens[user.id] as string);
           const calls = (await stats()).calls;
           const callsPerOp = Object.fromEntries(Object.entries(calls).map(([name, n]) => [name, n / 20]));
+          // The last scrape, once everything is answered, and the spans flushed when it stops.
+          const metricsUrl = child.info.metricsUrl as string | undefined;
+          const last = metricsUrl ? await scrape(metricsUrl) : undefined;
+          if (last) last.ok ? scrapes.ok++ : scrapes.failed++;
+          const peakRss = peakRssMb(child.process.pid);
+          await stopChild(child);
+          const otlpAfter = await otlpStats();
+          const telemetry: TelemetryStats | undefined =
+            metricsUrl || otlpAfter.spans > otlpBefore.spans
+              ? {
+                  scrapes: scrapes.ok,
+                  failedScrapes: scrapes.failed,
+                  requestsServed: last?.requestsServed ?? 0,
+                  spansReceived: otlpAfter.spans - otlpBefore.spans,
+                  tracesReceived: otlpAfter.traces - otlpBefore.traces,
+                  exportRequests: otlpAfter.requests - otlpBefore.requests,
+                }
+              : undefined;
+          cpuRounds.set(contender, [...(cpuRounds.get(contender) ?? []), cpuUsPerOp.contender]);
           const result: RunResult = {
             contender,
             workload,
@@ -386,14 +465,18 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
             ...run,
             mismatches: run.mismatches + preMismatch,
             upstreamCallsPerOp: callsPerOp,
-            peakRssMb: peakRssMb(child.process.pid),
+            peakRssMb: peakRss,
             cpuUsPerOp,
-            valid: run.errors === 0 && run.mismatches + preMismatch === 0,
+            ...(telemetry ? { telemetry } : {}),
+            valid:
+              run.errors === 0 && run.mismatches + preMismatch === 0 && (telemetry?.failedScrapes ?? 0) === 0,
           };
+          const telemetryNote = telemetry
+            ? `  [${telemetry.scrapes} scrapes, ${telemetry.spansReceived} spans in ${telemetry.tracesReceived} traces (${telemetry.exportRequests} exports) for ${telemetry.requestsServed} requests]`
+            : '';
           log(
-            `round ${round + 1}  ${contender.padEnd(20)} ${workload.padEnd(7)} ${latencyMs} ms  ${String(run.rps).padStart(6)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  CPU/op ${cpuUsPerOp.contender} µs (upstreams ${cpuUsPerOp.upstreams}, load ${cpuUsPerOp.loadGenerator})${result.valid ? '' : '  INVALID'}`,
+            `round ${round + 1}  ${contender.padEnd(20)} ${workload.padEnd(7)} ${latencyMs} ms  ${String(run.rps).padStart(6)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms  CPU/op ${cpuUsPerOp.contender} µs (upstreams ${cpuUsPerOp.upstreams}, load ${cpuUsPerOp.loadGenerator})${telemetryNote}${result.valid ? '' : '  INVALID'}`,
           );
-          await stopChild(child);
           const previous = best.get(contender);
           // An invalid round always stands (it voids the result); otherwise the faster one.
           if (!previous || (previous.valid && (!result.valid || result.rps > previous.rps)))
@@ -402,6 +485,7 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
       }
       for (const contender of options.contenders) {
         const result = best.get(contender) as RunResult;
+        result.roundsCpuUsPerOp = cpuRounds.get(contender) ?? [];
         results.push(result);
         if (contender === 'handwritten') maxRate.set(`${workload}@${latencyMs}`, result.rps);
       }
@@ -410,7 +494,7 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
     if (options.fixedRate && options.workloads.includes('medium') && maxRate.has(`medium@${latencyMs}`)) {
       const rate = Math.max(1, Math.round((maxRate.get(`medium@${latencyMs}`) as number) / 2));
       for (const contender of options.contenders.filter((c) => c === 'bff' || c === 'handwritten')) {
-        const child = await startChild(contender, { identityUrl, billingUrl, productAddr });
+        const child = await startChild(contender, { identityUrl, billingUrl, productAddr, otlpEndpoint });
         const url = `${child.info.url}${child.info.path}`;
         const golden = goldens.get('medium') as Map<string, string>;
         await openLoopLoad(url, 'medium', tokens, golden, {

@@ -2,6 +2,7 @@
 // Prints `READY <json>` once listening, and stops on SIGTERM.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { startFakeUpstreams } from './fake-upstreams.ts';
 import { startHandwritten } from './handwritten.ts';
@@ -13,7 +14,25 @@ const config = JSON.parse(raw) as {
   identityUrl: string;
   billingUrl: string;
   productAddr: string;
+  /** The fake upstreams' OTLP/HTTP receiver, for `bff-observed`. */
+  otlpEndpoint?: string;
 };
+
+/**
+ * The request log's sink for `bff-observed`: what pino writes to when it is given no stream (its
+ * default, standard output in production), a SonicBoom with the same options (asynchronous,
+ * `minLength` 0: `fs.write` on libuv's pool, lines written while one is in flight are coalesced),
+ * only opened on /dev/null instead of fd 1 (BENCH_OBSERVED_LOG=<file> to read the lines). The
+ * SonicBoom is the one Fastify's own pino loads, reached through the packages that depend on it.
+ */
+function productionLikeLogSink(): { write(line: string): void } {
+  const require = createRequire(import.meta.url);
+  const fromFastify = createRequire(createRequire(require.resolve('@bff/bff-server')).resolve('fastify'));
+  const pino = fromFastify('pino') as {
+    destination(options: { dest: string }): { write(line: string): void };
+  };
+  return pino.destination({ dest: process.env.BENCH_OBSERVED_LOG || '/dev/null' });
+}
 
 async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
   switch (role) {
@@ -35,8 +54,16 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
     }
     case 'bff':
     case 'bff-graphql-js':
-    case 'bff-without-plugins': {
+    case 'bff-without-plugins':
+    case 'bff-telemetry-off':
+    case 'bff-observed': {
       const { startWebBff } = await import('@bff/web-app');
+      // `bff` and `bff-telemetry-off` are the same: no log lines, no trace export (metrics are
+      // recorded in-process all the same: they always are). `bff-observed` adds the request log at
+      // info, a metrics listener (scraped by the harness every second) and traces sampled at 10%,
+      // exported over OTLP/HTTP to the fake upstreams' receiver.
+      const observed = role === 'bff-observed';
+      if (observed && !config.otlpEndpoint) throw new Error('bff-observed needs an otlpEndpoint');
       const bff = await startWebBff({
         port: 0,
         identityUrl: config.identityUrl,
@@ -44,14 +71,24 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
         productAddr: config.productAddr,
         production: true,
         graphiql: false,
-        logLevel: false,
+        logLevel: observed ? 'info' : false,
+        ...(observed
+          ? {
+              logDestination: productionLikeLogSink(),
+              observability: {
+                metricsPort: 0,
+                metricsHost: '127.0.0.1',
+                tracing: { endpoint: config.otlpEndpoint, sampleRatio: 0.1 },
+              },
+            }
+          : {}),
         ...(role === 'bff-without-plugins'
           ? { auth: { mode: 'gateway' as const }, rateLimit: { enabled: false } }
           : // Limits checked on every call, set high enough that the load is never refused.
             { rateLimit: { defaults: { max: 1_000_000_000, window: '1m' } } }),
         ...(role === 'bff-graphql-js' ? { executor: 'graphql-js' as const } : {}),
       });
-      return { info: { url: bff.url, path: '/graphql' }, close: bff.close };
+      return { info: { url: bff.url, path: '/graphql', metricsUrl: bff.metricsUrl }, close: bff.close };
     }
     default:
       throw new Error(`unknown role ${JSON.stringify(role)}`);

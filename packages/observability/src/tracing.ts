@@ -161,6 +161,20 @@ export function createTracing(options: TracingOptions): Tracing {
     : new ProxyTracerProvider().getTracer('noop');
 
   const startChild: Tracing['startChild'] = (name, parent, kind, attributes) => {
+    // Below a parent that was not sampled the parent-based sampler records nothing: skip the SDK
+    // (span id, sampler, attributes copied for nothing), about 8 times per request for the 90%
+    // of requests a 10% ratio does not sample. The non-recording child keeps its parent's ids and
+    // trace state, as every span does when tracing is off.
+    const parentContext = trace.getSpanContext(parent);
+    if (
+      provider &&
+      parentContext &&
+      (parentContext.traceFlags & TraceFlags.SAMPLED) === 0 &&
+      trace.isSpanContextValid(parentContext)
+    ) {
+      const span = trace.wrapSpanContext(parentContext);
+      return { span, context: trace.setSpan(parent, span) };
+    }
     const span = tracer.startSpan(name, attributes ? { kind, attributes } : { kind }, parent);
     return { span, context: trace.setSpan(parent, span) };
   };
