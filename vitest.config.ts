@@ -12,7 +12,9 @@ export default defineConfig({
   test: {
     include: ['{apps,packages,services}/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
-    hookTimeout: 60_000,
+    // Suites start whole systems (three services with embedded databases) in their hooks: on a
+    // loaded 2-core machine that has taken over a minute.
+    hookTimeout: 180_000,
     // Suites start real servers and databases; two workers match the two cores here.
     pool: 'forks',
     // The hostile-corpus suite forces garbage collection to see whether memory climbs.
