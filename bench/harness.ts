@@ -72,6 +72,9 @@ export interface TelemetryStats {
 }
 
 /** Prometheus's part, once a second while the load runs: GET /metrics, read it whole. */
+/** How often the observed contender is scraped (`BENCH_SCRAPE_MS`). @default 5000: Prometheus usually scrapes every 15–60 s */
+const SCRAPE_EVERY_MS = Number(process.env.BENCH_SCRAPE_MS ?? 5_000);
+
 async function scrape(metricsUrl: string): Promise<{ ok: boolean; requestsServed: number }> {
   try {
     const response = await fetch(`${metricsUrl}/metrics`);
@@ -330,8 +333,8 @@ async function load(
 
 /**
  * Runs a load and reads the CPU time each process spent on it, per operation. A contender with a
- * metrics listener is scraped once when the load starts and every second after, as Prometheus
- * would (a scrape every 15–60 s is usual: this charges more than production does).
+ * metrics listener is scraped once when the load starts and every BENCH_SCRAPE_MS (5 s) after, as
+ * Prometheus would (a scrape every 15–60 s is usual: this still charges more than production does).
  */
 async function measured(
   child: Child,
@@ -349,7 +352,7 @@ async function measured(
   const fakes = cpuUs(upstreams.process.pid);
   const own = process.cpuUsage();
   const scraping: Promise<void>[] = [];
-  const timer = metricsUrl ? setInterval(() => scraping.push(scrapeOnce()), 1000) : undefined;
+  const timer = metricsUrl ? setInterval(() => scraping.push(scrapeOnce()), SCRAPE_EVERY_MS) : undefined;
   scraping.push(scrapeOnce());
   const result = await run().finally(() => clearInterval(timer));
   await Promise.all(scraping);

@@ -155,6 +155,9 @@ export function createBffTelemetry(
     retries: () => Object.entries(guards).map(([service, guard]) => [service, guard.stats.retries]),
   });
   let debugEnabled = false;
+  // The line's object is built only when someone reads it.
+  const logRequests =
+    options.logLevel !== false && ['info', 'debug', 'trace'].includes(options.logLevel ?? 'info');
   const tracing = createTracing({
     serviceName: `${options.app}-bff`,
     endpoint: settings.tracing?.endpoint,
@@ -230,29 +233,30 @@ export function createBffTelemetry(
           span.setAttribute('http.response.status_code', status);
           if (status >= 500 || !sent) span.setStatus({ code: SpanStatusCode.ERROR });
           span.end();
-          request.log.info(
-            {
-              traceId: traceIdOf(context),
-              method: request.method,
-              path,
-              operationName: record.operationName?.slice(0, 100),
-              operationType: record.operationType,
-              client: {
-                name: headerText(request.headers['apollographql-client-name']),
-                version:
-                  headerText(request.headers['apollographql-client-version']) ??
-                  headerText(request.headers['x-app-version']),
+          if (logRequests)
+            request.log.info(
+              {
+                traceId: traceIdOf(context),
+                method: request.method,
+                path,
+                operationName: record.operationName?.slice(0, 100),
+                operationType: record.operationType,
+                client: {
+                  name: headerText(request.headers['apollographql-client-name']),
+                  version:
+                    headerText(request.headers['apollographql-client-version']) ??
+                    headerText(request.headers['x-app-version']),
+                },
+                status: sent ? status : undefined,
+                outcome: graphql ? outcome : undefined,
+                durationMs: Math.round(durationMs * 100) / 100,
+                upstreamCalls: record.upstreamCalls,
+                rateLimit: record.rateLimit,
+                cache: 'none',
+                ...(record.variables === undefined ? {} : { variables: record.variables }),
               },
-              status: sent ? status : undefined,
-              outcome: graphql ? outcome : undefined,
-              durationMs: Math.round(durationMs * 100) / 100,
-              upstreamCalls: record.upstreamCalls,
-              rateLimit: record.rateLimit,
-              cache: 'none',
-              ...(record.variables === undefined ? {} : { variables: record.variables }),
-            },
-            'request',
-          );
+              'request',
+            );
         });
         done();
       });
