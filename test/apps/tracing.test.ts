@@ -153,13 +153,20 @@ describe('one trace from the client through the BFF, Billing, Product and the ev
     const invoiceId = body.data.purchase.invoice.id as string;
 
     // Exports are batched (about a second) and the event is relayed after the purchase commits.
+    // Each process exports on its own schedule, so wait until every span's parent has arrived too
+    // (the BFF's request span ends last, when its response closes), not merely the consumer's.
     const inTrace = () => receiver.spans.filter((span) => span.traceId === TRACE);
+    const rootsOf = (spans: ExportedSpan[]) => {
+      const known = new Set(spans.map((span) => span.spanId));
+      return spans.filter((span) => !known.has(span.parentSpanId ?? ''));
+    };
     await waitFor(
-      'the consumer span and the Product handler span',
+      'the whole tree: the consumer, the Product handler and every parent up to the BFF',
       () =>
         inTrace().some((span) => span.service === 'invoice-consumer') &&
-        inTrace().some((span) => span.service === 'product'),
-      30_000,
+        inTrace().some((span) => span.service === 'product' && span.kind === 2) &&
+        rootsOf(inTrace()).every((span) => span.parentSpanId === CLIENT_SPAN),
+      60_000,
     );
     expect(consumed.some((event) => (event.payload as { invoiceId?: string }).invoiceId === invoiceId)).toBe(
       true,
@@ -171,8 +178,7 @@ describe('one trace from the client through the BFF, Billing, Product and the ev
       expect(services).toContain(service);
     // One tree: a single root, whose parent is the client's span, and every other span's
     // parent is a span of the same trace.
-    const ids = new Set(spans.map((span) => span.spanId));
-    const roots = spans.filter((span) => !ids.has(span.parentSpanId ?? ''));
+    const roots = rootsOf(spans);
     expect(roots).toHaveLength(1);
     expect(roots[0]).toMatchObject({ service: 'web-bff', parentSpanId: CLIENT_SPAN });
     // The chain from the consumer goes up through Billing to the BFF.
@@ -190,5 +196,5 @@ describe('one trace from the client through the BFF, Billing, Product and the ev
     ) as ExportedSpan;
     expect(productHandler).toBeDefined();
     expect(chain(productHandler)).toEqual(expect.arrayContaining(['product', 'billing', 'web-bff']));
-  }, 60_000);
+  }, 120_000);
 });
