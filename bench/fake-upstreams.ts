@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { loadProductService } from '@bff/schema';
+import { type ListProductsRequest__Output, loadProductService } from '@bff/schema';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
@@ -159,6 +159,10 @@ export async function startFakeUpstreams(latencyMs: number): Promise<FakeUpstrea
         }
       : undefined;
   };
+  const catalogue = [...productsById.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const catalogueByCategory = new Map<string, typeof catalogue>();
+  for (const p of catalogue)
+    catalogueByCategory.set(p.category, [...(catalogueByCategory.get(p.category) ?? []), p]);
   const product = new grpc.Server();
   product.addService(loadProductService().service, {
     GetProducts: (
@@ -178,9 +182,48 @@ export async function startFakeUpstreams(latencyMs: number): Promise<FakeUpstrea
         found ? callback(null, found) : callback({ code: grpc.status.NOT_FOUND, details: 'not found' }),
       );
     },
-    ListProducts: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+    // As the Product service pages (services/product: ordered by id, a filter's total, the next
+    // page's token only when there is one), over the fixtures' catalogue.
+    ListProducts: (
+      call: grpc.ServerUnaryCall<ListProductsRequest__Output, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
       count('product.ListProducts');
-      later(() => callback(null, { products: [], nextPageToken: '', totalSize: 0 }));
+      const request = call.request;
+      const pageSize = request.pageSize === 0 ? 20 : request.pageSize;
+      if (pageSize < 1 || pageSize > 100)
+        return callback({
+          code: grpc.status.INVALID_ARGUMENT,
+          details: 'page_size must be between 1 and 100',
+        });
+      const afterId = request.pageToken
+        ? (JSON.parse(Buffer.from(request.pageToken, 'base64url').toString()) as { after: string }).after
+        : request.afterId || undefined;
+      const query = request.query.trim().toLowerCase();
+      const matching = (
+        request.category ? (catalogueByCategory.get(request.category) ?? []) : catalogue
+      ).filter(
+        (p) =>
+          !query ||
+          p.name.toLowerCase().includes(query) ||
+          p.sku.toLowerCase().includes(query) ||
+          p.description.toLowerCase().includes(query),
+      );
+      const start = afterId === undefined ? 0 : matching.findIndex((p) => p.id > afterId);
+      const from = start < 0 ? matching.length : start;
+      const page = matching.slice(from, from + pageSize);
+      const last = page.at(-1);
+      const hasMore = from + pageSize < matching.length;
+      later(() =>
+        callback(null, {
+          products: page.flatMap((p) => toProduct(p.id) ?? []),
+          nextPageToken:
+            hasMore && last
+              ? Buffer.from(JSON.stringify({ v: 1, after: last.id })).toString('base64url')
+              : '',
+          totalSize: matching.length,
+        }),
+      );
     },
     UpdatePrice: (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
       callback({ code: grpc.status.UNIMPLEMENTED }),

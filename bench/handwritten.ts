@@ -1,12 +1,13 @@
 // The hand-written aggregator: the least work that produces the same answer. node:http,
 // undici pools and one gRPC channel, upstream calls level by level with Promise.all, the
-// response built as plain objects in the query's field order and JSON.stringify'd.
+// response built as plain objects in the query's field order and JSON.stringify'd. The iOS
+// catalogue (GET, by persisted hash) is recognised by its hash and answered in its shape directly.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadProductService } from '@bff/schema';
 import * as grpc from '@grpc/grpc-js';
 import { Pool } from 'undici';
-import type { WorkloadName } from './workloads.ts';
+import { CATALOGUE_DOCUMENT, type WorkloadName } from './workloads.ts';
 
 interface Line {
   productId: string;
@@ -27,17 +28,64 @@ interface Product {
   name: string;
   description: string;
   price: { amountMinor: number; currency: string };
+  images: { width: number; url: string }[];
 }
 
 const formatters = new Map<string, Intl.NumberFormat>();
-function formatted(amountMinor: number, currency: string): string {
-  let f = formatters.get(currency);
+function formatted(amountMinor: number, currency: string, locale = 'en-US'): string {
+  const key = `${locale} ${currency}`;
+  let f = formatters.get(key);
   if (!f) {
-    f = new Intl.NumberFormat('en-US', { style: 'currency', currency });
-    formatters.set(currency, f);
+    f = new Intl.NumberFormat(locale, { style: 'currency', currency });
+    formatters.set(key, f);
   }
   return f.format(amountMinor / 100);
 }
+
+/** The first language of Accept-Language (by q) that Intl formats for, else en-US; once per header. */
+const locales = new Map<string, string>();
+function localeOf(header: string | undefined): string {
+  if (!header) return 'en-US';
+  let locale = locales.get(header);
+  if (locale) return locale;
+  const tags = header
+    .split(',')
+    .map((part, index) => {
+      const [tag = '', q = 'q=1'] = part.trim().split(';');
+      return { tag: tag.trim(), q: Number(q.trim().slice(2)), index };
+    })
+    .filter((t) => t.tag && t.tag !== '*' && t.q > 0)
+    .sort((a, b) => b.q - a.q || a.index - b.index);
+  locale = 'en-US';
+  for (const { tag } of tags) {
+    try {
+      const [supported] = Intl.NumberFormat.supportedLocalesOf(tag);
+      if (supported) {
+        locale = supported;
+        break;
+      }
+    } catch {
+      // not a language tag
+    }
+  }
+  locales.set(header, locale);
+  return locale;
+}
+
+/** iOS thumbnails are 120 pt wide: the narrowest image at least 120 × scale px wide, else the widest. */
+function thumbnail(images: Product['images'], scale: number): string | null {
+  const width = 120 * scale;
+  let best: Product['images'][number] | undefined;
+  let widest: Product['images'][number] | undefined;
+  for (const image of images) {
+    if (!widest || image.width > widest.width) widest = image;
+    if (image.width >= width && (!best || image.width < best.width)) best = image;
+  }
+  return (best ?? widest)?.url ?? null;
+}
+
+/** The API's `products` cursor: base64url of `product:<id>`. */
+const productCursor = (id: string) => Buffer.from(`product:${id}`).toString('base64url');
 
 export async function startHandwritten(upstreams: {
   identityUrl: string;
@@ -66,6 +114,73 @@ export async function startHandwritten(upstreams: {
       ),
     );
 
+  const listProducts = (request: { pageSize: number; afterId: string; category: string; query: string }) =>
+    new Promise<{ products: Product[]; nextPageToken: string; totalSize: number }>((resolve, reject) =>
+      (
+        products as unknown as {
+          listProducts: (
+            r: unknown,
+            o: unknown,
+            cb: (
+              e: Error | null,
+              v: { products: Product[]; nextPageToken: string; totalSize: number },
+            ) => void,
+          ) => void;
+        }
+      ).listProducts(request, { deadline: Date.now() + 5_000 }, (error, value) =>
+        error ? reject(error) : resolve(value),
+      ),
+    );
+
+  /** `Catalogue` by hash: one ListProducts, shaped as the document asks. Any other GET is refused. */
+  async function catalogue(req: IncomingMessage): Promise<{ status: number; body: unknown }> {
+    const params = new URL(req.url ?? '/', 'http://x').searchParams;
+    const extensions = JSON.parse(params.get('extensions') ?? '{}') as {
+      persistedQuery?: { sha256Hash?: string };
+    };
+    if (extensions.persistedQuery?.sha256Hash !== CATALOGUE_DOCUMENT.id)
+      return { status: 400, body: { errors: [{ message: 'PersistedQueryNotFound' }] } };
+    const variables = JSON.parse(params.get('variables') ?? '{}') as {
+      first?: number | null;
+      after?: string | null;
+      category?: string | null;
+      search?: string | null;
+      scale?: number | null;
+    };
+    const after = variables.after
+      ? Buffer.from(variables.after, 'base64url').toString().slice('product:'.length)
+      : '';
+    const page = await listProducts({
+      pageSize: variables.first ?? 12, // the iOS page size when none is asked for
+      afterId: after,
+      category: variables.category ?? '',
+      query: variables.search?.trim() ?? '',
+    });
+    const scale = variables.scale ?? 2;
+    const locale = localeOf(req.headers['accept-language']);
+    const edges = page.products.map((p) => ({
+      cursor: productCursor(p.id),
+      node: {
+        id: p.id,
+        name: p.name,
+        thumbnailUrl: thumbnail(p.images, scale),
+        price: { formatted: formatted(p.price.amountMinor, p.price.currency, locale) },
+      },
+    }));
+    return {
+      status: 200,
+      body: {
+        data: {
+          products: {
+            totalCount: page.totalSize,
+            edges,
+            pageInfo: { hasNextPage: page.nextPageToken !== '', endCursor: edges.at(-1)?.cursor ?? null },
+          },
+        },
+      },
+    };
+  }
+
   const server = createServer((req, res) => {
     handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(502);
@@ -75,6 +190,16 @@ export async function startHandwritten(upstreams: {
   async function handle(req: IncomingMessage, res: ServerResponse) {
     for await (const _ of req) {
       // the body names the workload through its operation; the query is fixed per workload
+    }
+    if (req.method === 'GET') {
+      const { status, body } = await catalogue(req);
+      const text = JSON.stringify(body);
+      res.writeHead(status, {
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': Buffer.byteLength(text),
+      });
+      res.end(text);
+      return;
     }
     const workload = (req.headers['x-workload'] as WorkloadName | undefined) ?? 'medium';
     const token = (req.headers.authorization ?? '').slice(7);

@@ -1,13 +1,19 @@
 // The benchmark harness: fake upstreams in one process, each contender in its own, autocannon
 // in this one. Every response is compared with the golden body; a run with errors is void.
+// The catalogue workload is the iOS app's: BFF contenders serve it with the iOS BFF, in the
+// process that is measured.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
-import { users } from './fixtures.ts';
-import { LARGE_INVOICES, type WorkloadName, workloads } from './workloads.ts';
+import {
+  CATALOGUE_DOCUMENT,
+  type WorkloadName,
+  type WorkloadRequest,
+  workloadRequests,
+} from './workloads.ts';
 
 type BffRole = 'bff' | 'bff-graphql-js' | 'bff-without-plugins' | 'bff-telemetry-off' | 'bff-observed';
 type Role = BffRole | 'handwritten' | 'naive';
@@ -122,8 +128,39 @@ function checkoutFor(contender: string): { role: string; cwd: string } {
   return { role, cwd };
 }
 
-function startChild(contender: string, config: unknown): Promise<Child> {
+/** The iOS app's entry in a checkout (`startIosBff`). */
+const iosEntryIn = (cwd: string) => join(cwd, 'apps/ios/src/index.ts');
+
+/**
+ * Why a contender cannot serve a workload, or undefined when it can. The catalogue needs the iOS
+ * app with this checkout's `Catalogue` document: a revision without them is skipped, not failed.
+ */
+function unsupported(contender: ContenderName, workload: WorkloadName): string | undefined {
+  if (workload !== 'catalogue') return undefined;
   const { role, cwd } = checkoutFor(contender);
+  if (role === 'handwritten') return undefined;
+  if (role === 'naive')
+    return 'the naive server is the web schema over POST: it has no iOS schema and no trusted documents to serve a GET by hash';
+  const manifestPath = join(cwd, 'apps/ios/persisted-operations.json');
+  if (!existsSync(iosEntryIn(cwd)) || !existsSync(manifestPath)) return 'its checkout has no apps/ios';
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { operations?: { id?: string }[] };
+  if (!manifest.operations?.some((o) => o.id === CATALOGUE_DOCUMENT.id))
+    return `its iOS manifest has no Catalogue document with this checkout's hash (${CATALOGUE_DOCUMENT.id.slice(0, 12)}…)`;
+  return undefined;
+}
+
+function startChild(
+  contender: string,
+  config: Record<string, unknown>,
+  workload?: WorkloadName,
+): Promise<Child> {
+  const { role, cwd } = checkoutFor(contender);
+  // A BFF serves the catalogue with the iOS app of its own checkout (a worktree's for
+  // `bff@<revision>`), started by this checkout's proc.ts: a revision's own proc.ts may not know
+  // the iOS app. One process either way, so its CPU time is the workload's.
+  const ios = workload === 'catalogue' && role.startsWith('bff');
+  const script = ios ? join(root, 'bench/proc.ts') : 'bench/proc.ts';
+  const childConfig = ios ? { ...config, iosEntry: iosEntryIn(cwd) } : config;
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -144,9 +181,9 @@ function startChild(contender: string, config: unknown): Promise<Child> {
         ...(role.startsWith('bff') ? SHIPPED_BFF_NODE_FLAGS : []),
         '--import',
         'tsx',
-        'bench/proc.ts',
+        script,
         role,
-        JSON.stringify(config),
+        JSON.stringify(childConfig),
       ],
       {
         cwd,
@@ -196,27 +233,19 @@ function peakRssMb(pid: number | undefined): number {
   }
 }
 
-function headersFor(workload: WorkloadName, token: string): Record<string, string> {
-  return {
-    'content-type': 'application/json',
-    authorization: `Bearer ${token}`,
-    'x-workload': workload,
-    'x-first': String(LARGE_INVOICES),
-  };
-}
-
-async function post(
-  url: string,
-  workload: WorkloadName,
-  token: string,
-): Promise<{ status: number; text: string }> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: headersFor(workload, token),
-    body: JSON.stringify({ query: workloads[workload].query }),
+/** Sends one request of a workload and reads the whole answer. */
+async function send(origin: string, request: WorkloadRequest): Promise<{ status: number; text: string }> {
+  const response = await fetch(`${origin}${request.path}`, {
+    method: request.method,
+    headers: request.headers,
+    ...(request.body === undefined ? {} : { body: request.body }),
   });
   return { status: response.status, text: await response.text() };
 }
+
+/** The first `count` requests of a workload's rotation (it repeats when it has fewer). */
+const rotation = (requests: readonly WorkloadRequest[], count: number) =>
+  Array.from({ length: count }, (_, i) => requests[i % requests.length] as WorkloadRequest);
 
 /**
  * Latency at a fixed rate, open loop: requests leave at evenly spaced instants whatever the
@@ -225,15 +254,12 @@ async function post(
  * was due, so a stalled server cannot hide its stall by delaying the requests behind it.
  */
 async function openLoopLoad(
-  url: string,
-  workload: WorkloadName,
-  tokens: Record<string, string>,
+  origin: string,
+  requests: readonly WorkloadRequest[],
   golden: Map<string, string>,
   options: { seconds: number; connections: number; rate: number },
 ) {
-  const target = new URL(url);
-  const pool = new Pool(target.origin, { connections: options.connections, pipelining: 1 });
-  const body = JSON.stringify({ query: workloads[workload].query });
+  const pool = new Pool(origin, { connections: options.connections, pipelining: 1 });
   const total = Math.max(1, Math.round(options.rate * options.seconds));
   const interval = 1000 / options.rate;
   const latencies: number[] = [];
@@ -241,20 +267,20 @@ async function openLoopLoad(
   let mismatches = 0;
   let bytes = 0;
   const inFlight: Promise<void>[] = [];
-  const send = async (index: number, due: number) => {
-    const user = users[index % users.length] as (typeof users)[number];
+  const sendAt = async (index: number, due: number) => {
+    const request = requests[index % requests.length] as WorkloadRequest;
     try {
       const response = await pool.request({
-        method: 'POST',
-        path: target.pathname,
-        headers: headersFor(workload, tokens[user.id] as string),
-        body,
+        method: request.method,
+        path: request.path,
+        headers: request.headers,
+        body: request.body ?? null,
       });
       const text = await response.body.text();
       latencies.push(performance.now() - due);
       bytes += text.length;
       if (response.statusCode !== 200) errors++;
-      else if (text.trimEnd() !== golden.get(user.id)) mismatches++;
+      else if (text.trimEnd() !== golden.get(request.key)) mismatches++;
     } catch {
       errors++;
     }
@@ -264,7 +290,7 @@ async function openLoopLoad(
     const due = started + i * interval;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    inFlight.push(send(i, due));
+    inFlight.push(sendAt(i, due));
   }
   await Promise.all(inFlight);
   await pool.close();
@@ -283,9 +309,8 @@ async function openLoopLoad(
 }
 
 async function load(
-  url: string,
-  workload: WorkloadName,
-  tokens: Record<string, string>,
+  origin: string,
+  requests: readonly WorkloadRequest[],
   golden: Map<string, string>,
   options: { seconds: number; connections: number },
 ) {
@@ -293,29 +318,31 @@ async function load(
   let errors = 0;
   let bytes = 0;
   let responses = 0;
-  const body = JSON.stringify({ query: workloads[workload].query });
   let next = 0;
   const result = await autocannon({
-    url,
+    url: origin,
     connections: options.connections,
     duration: options.seconds,
     pipelining: 1,
     requests: [
       {
-        method: 'POST',
-        body,
         setupRequest: (request: Record<string, unknown>, context: Record<string, unknown>) => {
-          // Rotate through the users, so no response can be served from anything cached.
-          const user = users[next++ % users.length] as (typeof users)[number];
-          context.user = user.id;
-          request.headers = headersFor(workload, tokens[user.id] as string);
+          // Round the workload's rotation: every user in turn (nothing a cache could serve), or
+          // the catalogue's few pages (what a cache is for).
+          const planned = requests[next++ % requests.length] as WorkloadRequest;
+          context.key = planned.key;
+          request.method = planned.method;
+          request.path = planned.path;
+          // A copy: autocannon writes Content-Length into the object it is given.
+          request.headers = { ...planned.headers };
+          request.body = planned.body ?? '';
           return request;
         },
         onResponse: (status: number, text: string, context: Record<string, unknown>) => {
           responses++;
           bytes += text.length;
           if (status !== 200) errors++;
-          else if (text.trimEnd() !== golden.get(context.user as string)) mismatches++;
+          else if (text.trimEnd() !== golden.get(context.key as string)) mismatches++;
         },
       },
     ],
@@ -394,9 +421,13 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
     const goldens = new Map<WorkloadName, Map<string, string>>();
     for (const workload of options.workloads) {
       const golden = new Map<string, string>();
-      for (const user of users) {
-        const response = await post(`${reference.info.url}/graphql`, workload, tokens[user.id] as string);
-        golden.set(user.id, response.text.trimEnd()); // Apollo ends its JSON with a newline
+      for (const request of workloadRequests(workload, tokens, reference.info.path as string)) {
+        const response = await send(reference.info.url as string, request);
+        if (response.status !== 200)
+          throw new Error(
+            `bench: the hand-written aggregator answered ${response.status} to ${workload} (${request.key}): ${response.text.slice(0, 200)}`,
+          );
+        golden.set(request.key, response.text.trimEnd()); // Apollo ends its JSON with a newline
       }
       goldens.set(workload, golden);
     }
@@ -411,34 +442,45 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
       const golden = goldens.get(workload) as Map<string, string>;
       const best = new Map<ContenderName, RunResult>();
       const cpuRounds = new Map<ContenderName, number[]>();
+      const contenders = options.contenders.filter((contender) => {
+        const reason = unsupported(contender, workload);
+        if (reason) log(`${contender} skips ${workload}: ${reason}`);
+        return !reason;
+      });
       for (let round = 0; round < rounds; round++) {
-        const order = round % 2 === 0 ? options.contenders : [...options.contenders].reverse();
+        const order = round % 2 === 0 ? contenders : [...contenders].reverse();
         for (const contender of order) {
           const otlpBefore = await otlpStats();
-          const child = await startChild(contender, { identityUrl, billingUrl, productAddr, otlpEndpoint });
-          const url = `${child.info.url}${child.info.path}`;
+          const child = await startChild(
+            contender,
+            { identityUrl, billingUrl, productAddr, otlpEndpoint },
+            workload,
+          );
+          const origin = child.info.url as string;
+          const requests = workloadRequests(workload, tokens, child.info.path as string);
           const scrapes = { ok: 0, failed: 0 };
-          // Check before loading: the same bytes for every user.
+          // Check before loading: the golden bytes for the first requests of the rotation.
           let preMismatch = 0;
-          for (const user of users.slice(0, 10)) {
-            const response = await post(url, workload, tokens[user.id] as string);
-            if (response.text.trimEnd() !== golden.get(user.id)) preMismatch++;
+          for (const request of rotation(requests, 10)) {
+            const response = await send(origin, request);
+            if (response.text.trimEnd() !== golden.get(request.key)) preMismatch++;
           }
-          await load(url, workload, tokens, golden, {
+          await load(origin, requests, golden, {
             seconds: Math.min(2, options.seconds),
             connections: options.connections,
           }); // warm-up
           const { run, cpuUsPerOp } = await measured(
             child,
             upstreams,
-            () => load(url, workload, tokens, golden, options),
+            () => load(origin, requests, golden, options),
             scrapes,
           );
-          // Upstream calls per operation, counted exactly over 20 operations one at a time,
-          // once the load's last requests have drained.
+          // Upstream calls per operation, counted exactly over the rotation's first 20
+          // operations one at a time, once the load's last requests have drained. (The catalogue's
+          // 20 repeat its 8 pages: what a cache saves shows here.)
           await new Promise((resolve) => setTimeout(resolve, 500));
           await reset();
-          for (const user of users.slice(0, 20)) await post(url, workload, tokens[user.id] as string);
+          for (const request of rotation(requests, 20)) await send(origin, request);
           const calls = (await stats()).calls;
           const callsPerOp = Object.fromEntries(Object.entries(calls).map(([name, n]) => [name, n / 20]));
           // The last scrape, once everything is answered, and the spans flushed when it stops.
@@ -486,7 +528,7 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
             best.set(contender, result);
         }
       }
-      for (const contender of options.contenders) {
+      for (const contender of contenders) {
         const result = best.get(contender) as RunResult;
         result.roundsCpuUsPerOp = cpuRounds.get(contender) ?? [];
         results.push(result);
@@ -498,15 +540,16 @@ export async function runBench(options: BenchOptions): Promise<RunResult[]> {
       const rate = Math.max(1, Math.round((maxRate.get(`medium@${latencyMs}`) as number) / 2));
       for (const contender of options.contenders.filter((c) => c === 'bff' || c === 'handwritten')) {
         const child = await startChild(contender, { identityUrl, billingUrl, productAddr, otlpEndpoint });
-        const url = `${child.info.url}${child.info.path}`;
+        const origin = child.info.url as string;
+        const requests = workloadRequests('medium', tokens, child.info.path as string);
         const golden = goldens.get('medium') as Map<string, string>;
-        await openLoopLoad(url, 'medium', tokens, golden, {
+        await openLoopLoad(origin, requests, golden, {
           seconds: Math.min(2, options.seconds),
           connections: options.connections,
           rate,
         });
         const { run, cpuUsPerOp } = await measured(child, upstreams, () =>
-          openLoopLoad(url, 'medium', tokens, golden, { ...options, rate }),
+          openLoopLoad(origin, requests, golden, { ...options, rate }),
         );
         results.push({
           contender,

@@ -1,9 +1,13 @@
 // One role of the benchmark in its own process: `node --import tsx bench/proc.ts <role> '<json>'`.
-// Prints `READY <json>` once listening, and stops on SIGTERM.
+// Prints `READY <json>` once listening, and stops on SIGTERM. A BFF role runs the web app, or,
+// given `iosEntry` (the catalogue workload), the iOS app found there: this checkout's or a
+// `bff@<revision>` worktree's.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { WebBffOptions } from '@bff/web-app';
+import type { startIosBff as StartIosBff } from '../apps/ios/src/index.ts';
 import { startFakeUpstreams } from './fake-upstreams.ts';
 import { startHandwritten } from './handwritten.ts';
 import { startNaive } from './naive.ts';
@@ -16,7 +20,27 @@ const config = JSON.parse(raw) as {
   productAddr: string;
   /** The fake upstreams' OTLP/HTTP receiver, for `bff-observed`. */
   otlpEndpoint?: string;
+  /** A BFF role serves the iOS app of this `apps/ios/src/index.ts` instead of the web app. */
+  iosEntry?: string;
 };
+
+/**
+ * Starts the iOS BFF of `entry` in production, as apps/ios/src/main.ts does: its trusted documents
+ * enforced (startIosBff loads its manifest) and the app version policy of its deployment, whose
+ * `MIN_APP_VERSION` is kept equal to releases/supported.json. The app is imported by path so that
+ * a worktree's runs with the worktree's own packages.
+ */
+async function startIos(entry: string, options: Parameters<typeof StartIosBff>[0]) {
+  const url = pathToFileURL(entry);
+  const { startIosBff } = (await import(url.href)) as { startIosBff: typeof StartIosBff };
+  const supported = JSON.parse(readFileSync(new URL('../releases/supported.json', url), 'utf8')) as {
+    minimumVersion: string;
+  };
+  return startIosBff({
+    ...options,
+    appVersion: { minimum: supported.minimumVersion, storeUrl: 'https://apps.apple.com/app/id0000000000' },
+  });
+}
 
 /**
  * The request log's sink for `bff-observed`: what pino writes to when it is given no stream (its
@@ -64,7 +88,7 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
       // exported over OTLP/HTTP to the fake upstreams' receiver.
       const observed = role === 'bff-observed';
       if (observed && !config.otlpEndpoint) throw new Error('bff-observed needs an otlpEndpoint');
-      const bff = await startWebBff({
+      const options: WebBffOptions = {
         port: 0,
         identityUrl: config.identityUrl,
         billingUrl: config.billingUrl,
@@ -87,7 +111,14 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
           : // Limits checked on every call, set high enough that the load is never refused.
             { rateLimit: { defaults: { max: 1_000_000_000, window: '1m' } } }),
         ...(role === 'bff-graphql-js' ? { executor: 'graphql-js' as const } : {}),
-      });
+        // The private workloads repeat each user's request within its 30 s max age, so a cache
+        // would answer them. They measure aggregation: the response cache stays on, but with a
+        // memory store too small to hold any answer, so every request pays the cache's miss path
+        // (policy, key, lookup, the entry serialised, the write refused) and is then executed.
+        // The catalogue runs with the cache as shipped.
+        ...(config.iosEntry ? {} : { responseCache: { maxBytes: 1 } }),
+      };
+      const bff = config.iosEntry ? await startIos(config.iosEntry, options) : await startWebBff(options);
       return { info: { url: bff.url, path: '/graphql', metricsUrl: bff.metricsUrl }, close: bff.close };
     }
     default:

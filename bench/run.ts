@@ -1,18 +1,18 @@
 // `pnpm bench`: the BFF as shipped, the BFF without authentication and rate limiting, the BFF
 // with its request log, metrics scrapes and 10% of traces exported, a hand-written aggregator and
 // a naive Apollo Server, over the same fake upstreams, side by side.
-// BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_LATENCIES ("0,2"), BENCH_WORKLOADS,
-// BENCH_CONTENDERS, BENCH_ROUNDS (2).
+// BENCH_SECONDS (10), BENCH_CONNECTIONS (64), BENCH_LATENCIES ("0,2"), BENCH_WORKLOADS
+// ("small,medium,large,catalogue"), BENCH_CONTENDERS, BENCH_ROUNDS (2).
 import { mkdir, writeFile } from 'node:fs/promises';
 import { type ContenderName, type RunResult, runBench } from './harness.ts';
-import type { WorkloadName } from './workloads.ts';
+import { WORKLOAD_NAMES, type WorkloadName } from './workloads.ts';
 
 const env = process.env;
 const options = {
   seconds: Number(env.BENCH_SECONDS ?? 10),
   connections: Number(env.BENCH_CONNECTIONS ?? 64),
   latenciesMs: (env.BENCH_LATENCIES ?? '0,2').split(',').map(Number),
-  workloads: (env.BENCH_WORKLOADS ?? 'small,medium,large').split(',') as WorkloadName[],
+  workloads: (env.BENCH_WORKLOADS ?? WORKLOAD_NAMES.join(',')).split(',') as WorkloadName[],
   contenders: (env.BENCH_CONTENDERS ?? 'handwritten,bff,bff-without-plugins,bff-observed,naive').split(
     ',',
   ) as ContenderName[],
@@ -23,6 +23,14 @@ const options = {
 for (const [name, value] of Object.entries({ seconds: options.seconds, connections: options.connections })) {
   if (!(Number.isInteger(value) && value > 0)) {
     console.error(`bench: ${name} must be a positive whole number, received ${value}`);
+    process.exit(2);
+  }
+}
+for (const workload of options.workloads) {
+  if (!WORKLOAD_NAMES.includes(workload)) {
+    console.error(
+      `bench: BENCH_WORKLOADS names ${JSON.stringify(workload)}, not a workload: use ${WORKLOAD_NAMES.join(', ')}`,
+    );
     process.exit(2);
   }
 }
@@ -49,9 +57,11 @@ for (const r of results.filter((x) => x.mode === 'max')) {
   const cpuRatio = base?.cpuUsPerOp.contender
     ? `${Math.round((r.cpuUsPerOp.contender / base.cpuUsPerOp.contender) * 100)}%`
     : '';
-  const calls = Object.entries(r.upstreamCallsPerOp)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ');
+  // None at all (a response cache answered every counted operation) reads 0, not blank.
+  const calls =
+    Object.entries(r.upstreamCallsPerOp)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || '0';
   console.log(
     `| ${r.latencyMs} ms | ${r.workload} | ${r.contender} | ${r.rps} | ${ratio} | ${r.p50} | ${r.p99} | ${r.cpuUsPerOp.contender} | ${cpuRatio} | ${calls} | ${r.bytesPerResponse} | ${r.peakRssMb} | ${r.valid ? 'yes' : 'NO'} |`,
   );
@@ -119,10 +129,26 @@ for (const latencyMs of options.latenciesMs) {
     const h = find('handwritten', workload, latencyMs);
     if (b && h) {
       const sum = (r: RunResult) => Object.values(r.upstreamCallsPerOp).reduce((s, v) => s + v, 0);
+      // The catalogue is public and repeats: a response cache may answer it without upstream calls.
+      const target = workload === 'catalogue' ? 'at most hand-written' : 'equal';
       targets.push(
-        `${latencyMs} ms upstreams: ${workload}: upstream calls per operation BFF ${sum(b).toFixed(1)} vs hand-written ${sum(h).toFixed(1)} (target: equal)`,
+        `${latencyMs} ms upstreams: ${workload}: upstream calls per operation BFF ${sum(b).toFixed(1)} vs hand-written ${sum(h).toFixed(1)} (target: ${target})`,
       );
     }
+  }
+  // Issue 13: a public, repetitive page is what a response cache is for. The hand-written
+  // aggregator does not cache; "N×" is the BFF's req/s over its, and its CPU µs/op over the BFF's.
+  const bffCatalogue = find('bff', 'catalogue', latencyMs);
+  const handCatalogue = find('handwritten', 'catalogue', latencyMs);
+  if (bffCatalogue && handCatalogue) {
+    const times = (x: number) => `${x >= 10 ? x.toFixed(0) : x.toFixed(2)}×`;
+    const rate = bffCatalogue.rps / handCatalogue.rps;
+    const cpu = bffCatalogue.cpuUsPerOp.contender
+      ? handCatalogue.cpuUsPerOp.contender / bffCatalogue.cpuUsPerOp.contender
+      : Number.NaN;
+    targets.push(
+      `${latencyMs} ms upstreams: catalogue: bff serves ${times(rate)} the hand-written rate (target: several times): ${bffCatalogue.rps} vs ${handCatalogue.rps} req/s; by CPU µs/op ${times(cpu)} (${bffCatalogue.cpuUsPerOp.contender} vs ${handCatalogue.cpuUsPerOp.contender} µs/op)${bffCatalogue.valid && handCatalogue.valid ? '' : ' (a run was not valid)'}`,
+    );
   }
 }
 console.log(`\n${targets.join('\n')}`);

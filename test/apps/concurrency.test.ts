@@ -21,11 +21,16 @@ describe('independent branches run concurrently', () => {
 
   beforeAll(async () => {
     system = await startSystem();
-    app = await startApp('web', {
-      identityUrl: `http://127.0.0.1:${await slow(system.identityUrl)}`,
-      billingUrl: `http://127.0.0.1:${await slow(system.billingUrl)}`,
-      productAddr: `127.0.0.1:${await slow(system.productAddr)}`,
-    });
+    app = await startApp(
+      'web',
+      {
+        identityUrl: `http://127.0.0.1:${await slow(system.identityUrl)}`,
+        billingUrl: `http://127.0.0.1:${await slow(system.billingUrl)}`,
+        productAddr: `127.0.0.1:${await slow(system.productAddr)}`,
+      },
+      // The timing of upstream calls is what is watched: a cached answer would make none.
+      { responseCache: { enabled: false } },
+    );
   });
   afterAll(async () => {
     await app?.close();

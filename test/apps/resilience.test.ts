@@ -9,6 +9,10 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
 
+// These tests watch the upstream path under faults: the same operation is sent again and again
+// and must reach the upstreams every time, so the response cache is off here.
+const uncached = { responseCache: { enabled: false } } as const;
+
 let system: System;
 beforeAll(async () => {
   system = await startSystem();
@@ -37,6 +41,7 @@ describe('an upstream that hangs', () => {
     // The breaker is kept from opening here (it would after a few timeouts, and answer later
     // calls at once without reaching billing): every call below must meet the hang.
     app = await startApp('web', system, {
+      ...uncached,
       billingUrl: billing.url,
       upstreamTimeoutMs: 1_500,
       resilience: { minimumRps: 100_000 },
@@ -96,7 +101,11 @@ describe('an upstream that hangs', () => {
 
   it('cancels the upstream work of a client that goes away', async () => {
     // Calls may take up to 5 s here, so only the client's going away can end this one early.
-    const patient = await startApp('web', system, { billingUrl: billing.url, upstreamTimeoutMs: 5_000 });
+    const patient = await startApp('web', system, {
+      ...uncached,
+      billingUrl: billing.url,
+      upstreamTimeoutMs: 5_000,
+    });
     try {
       billing.set({ kind: 'hang' });
       const abandonedBefore = billing.abandoned;
@@ -128,6 +137,7 @@ describe('an upstream that fails half the time', () => {
   beforeAll(async () => {
     billing = await new HttpFaultProxy(system.billingUrl).start();
     app = await startApp('web', system, {
+      ...uncached,
       billingUrl: billing.url,
       resilience: {
         halfOpenAfterMs: 500,
@@ -194,6 +204,7 @@ describe('the Product service over gRPC', () => {
     const [host, port] = system.productAddr.split(':');
     const slow = await new TcpProxy(host as string, Number(port), 700).start();
     const app = await startApp('web', system, {
+      ...uncached,
       productAddr: `127.0.0.1:${slow.port}`,
       upstreamTimeoutMs: 300,
     });
@@ -227,6 +238,7 @@ describe('the Product service over gRPC', () => {
       });
     let product: RunningProductService | undefined = await start();
     const app = await startApp('android', system, {
+      ...uncached,
       productAddr: `127.0.0.1:${port}`,
       upstreamTimeoutMs: 500,
       resilience: { halfOpenAfterMs: 300 },
@@ -280,7 +292,11 @@ describe('the Product service over gRPC', () => {
 describe('graceful shutdown', () => {
   it('finishes requests in flight, refuses new ones, and closes its pools', async () => {
     const billing = await new HttpFaultProxy(system.billingUrl).start();
-    const app = await startApp('web', system, { billingUrl: billing.url, shutdownGraceMs: 3_000 });
+    const app = await startApp('web', system, {
+      ...uncached,
+      billingUrl: billing.url,
+      shutdownGraceMs: 3_000,
+    });
     try {
       const token = await system.token('ada@example.com', 'web');
       billing.set({ kind: 'delay', ms: 400 });
@@ -301,6 +317,7 @@ describe('graceful shutdown', () => {
   it('cuts what is still running once the grace period is over', async () => {
     const billing = await new HttpFaultProxy(system.billingUrl).start();
     const app = await startApp('web', system, {
+      ...uncached,
       billingUrl: billing.url,
       shutdownGraceMs: 300,
       upstreamTimeoutMs: 5_000,

@@ -4,7 +4,7 @@
 // a suite that covers every app runs `describe.each(appNames)` and picks up a new one unedited.
 import type { BffServerOptions, RunningBff } from '@bff/bff-server';
 import { startBillingService } from '@bff/billing-service';
-import { InProcessEventBus } from '@bff/events';
+import { type EventBus, InProcessEventBus } from '@bff/events';
 import { startIdentityService } from '@bff/identity-service';
 import { startProductService } from '@bff/product-service';
 import type { AppName } from '@bff/resolvers';
@@ -46,6 +46,8 @@ export interface System {
   productAddr: string;
   /** An access token for a demo user, for one app. */
   token(email: string, audience: AppName): Promise<string>;
+  /** The bus the services publish on (the BFFs' caches listen to it). */
+  bus: EventBus;
   close(): Promise<void>;
 }
 
@@ -78,6 +80,7 @@ export async function startSystem(): Promise<System> {
     identityUrl: identity.url,
     billingUrl: billing.url,
     productAddr: product.address,
+    bus,
     async token(email, audience) {
       const key = `${email}|${audience}`;
       const cached = tokens.get(key);
@@ -125,7 +128,7 @@ export interface GraphQLBody {
 
 export async function startApp(
   name: AppName,
-  system: Pick<System, 'identityUrl' | 'billingUrl' | 'productAddr'>,
+  system: Pick<System, 'identityUrl' | 'billingUrl' | 'productAddr'> & { bus?: EventBus },
   overrides: {
     production?: boolean;
     graphiql?: boolean;
@@ -145,6 +148,7 @@ export async function startApp(
     executor?: BffServerOptions['executor'];
     observability?: BffServerOptions['observability'];
     logLevel?: string;
+    responseCache?: BffServerOptions['responseCache'];
   } = {},
 ): Promise<TestApp> {
   const calls: UpstreamCall[] = [];
@@ -169,6 +173,8 @@ export async function startApp(
     ...(overrides.appVersion ? { appVersion: overrides.appVersion } : {}),
     ...(overrides.upstreamTimeoutMs ? { upstreamTimeoutMs: overrides.upstreamTimeoutMs } : {}),
     ...(overrides.executor ? { executor: overrides.executor } : {}),
+    // The cache as shipped (in memory), invalidated by the system's events.
+    responseCache: { events: system.bus, ...overrides.responseCache },
     onUpstreamCall: (call) => calls.push(call),
   });
   return {

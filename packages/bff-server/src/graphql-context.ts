@@ -3,17 +3,20 @@ import { createCommands, createLoaders, type Upstreams } from '@bff/loaders';
 import { type BffContext, negotiateLocale } from '@bff/resolvers';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BffServerOptions } from './options.ts';
+import type { BffResponseCache } from './response-cache.ts';
 import type { BffTelemetry } from './telemetry.ts';
 
 /**
  * The per-request context: fresh loaders (nothing of one request is visible to another), the
  * operation's deadline and cancellation, the viewer (set by the authentication plugin), the
- * negotiated locale and, on the web, the cookie session.
+ * negotiated locale, on the web the cookie session, and the log of entities read and written
+ * that the response cache tags and invalidates by.
  */
 export function createContextFactory(
   options: BffServerOptions,
   upstreams: Upstreams,
   telemetry: BffTelemetry,
+  cache: BffResponseCache | undefined,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<BffContext> {
   return async (request, reply) => {
     const controller = new AbortController();
@@ -25,6 +28,7 @@ export function createContextFactory(
       signal: controller.signal,
       deadline: Date.now() + options.policy.operationBudgetMs,
       trace: telemetry.traceOf(request),
+      entities: cache?.entityLog(),
     };
     const loaders = createLoaders(upstreams, scope);
     const context: BffContext = {
@@ -48,6 +52,7 @@ export function createContextFactory(
       commands: createCommands(upstreams, loaders, scope),
     };
     telemetry.bind(context, request);
+    if (scope.entities) cache?.bind(context, scope.entities);
     return context;
   };
 }

@@ -1,9 +1,11 @@
 import type { ApolloServer } from '@apollo/server';
+import type { EventBus } from '@bff/events';
 import type { Registry, SpanExporter } from '@bff/observability';
 import type { PersistedManifest } from '@bff/persisted-operations';
 import type { RateLimitStats } from '@bff/rate-limit';
 import type { UpstreamGuard, UpstreamGuardOptions } from '@bff/resilience';
 import type { AppName, AppPolicy, BffContext } from '@bff/resolvers';
+import type { ResponseCacheStats } from '@bff/response-cache';
 import type { UpstreamCall } from '@bff/upstream-clients';
 import type { FastifyInstance } from 'fastify';
 import type { ConnectionTimeouts, TrustProxy } from './config.ts';
@@ -99,8 +101,35 @@ export interface BffServerOptions {
   shutdownGraceMs?: number | undefined;
   /** Metrics, traces and the request log. */
   observability?: BffObservabilityOptions | undefined;
+  /** Whole-response caching by the schema's `@cacheControl` hints (on by default, in memory). */
+  responseCache?: BffResponseCacheOptions | undefined;
   /** 'jit' compiles each operation once with graphql-jit (falling back to graphql-js per document). @default 'jit' */
   executor?: 'jit' | 'graphql-js';
+}
+
+export interface BffResponseCacheOptions {
+  /** @default true */
+  enabled?: boolean | undefined;
+  /** Redis shared by every replica (`REDIS_URL`); this process's memory when unset. */
+  redisUrl?: string | undefined;
+  /** Bytes the in-memory store holds at most, least recently used dropped first. @default 64 MiB */
+  maxBytes?: number | undefined;
+  /** Longest one Redis call may take before it counts as a miss or a skip, in ms. @default 150 */
+  storeTimeoutMs?: number | undefined;
+  /** Distinguishes deployments sharing one Redis. @default 'bff' */
+  keyPrefix?: string | undefined;
+  /**
+   * How long concurrent identical public requests wait for the one executing, in ms; 0: each
+   * executes. @default 3000
+   */
+  coalesceWaitMs?: number | undefined;
+  /**
+   * Where invalidating domain events come from: a bus the caller owns (the one-process start
+   * passes its in-process bus), or RabbitMQ at `amqpUrl` (`AMQP_URL`) on a connection of the
+   * BFF's own. Neither: entries live until their max age.
+   */
+  events?: EventBus | undefined;
+  amqpUrl?: string | undefined;
 }
 
 export interface BffObservabilityOptions {
@@ -134,6 +163,8 @@ export interface RunningBff {
   apollo: ApolloServer<BffContext>;
   /** Rate-limit counters: store failures, calls let through failing open, calls refused. */
   rateLimitStats: RateLimitStats;
+  /** Response cache counters (hits, misses, stores, invalidations, failures, stale); undefined when off. */
+  responseCacheStats: (() => ResponseCacheStats) | undefined;
   /** The upstream guards: breaker state and retry counters per service. */
   guards: Record<'identity' | 'billing' | 'product', UpstreamGuard>;
   /** This app's metrics registry (also served on `metricsUrl` when a metrics port is set). */

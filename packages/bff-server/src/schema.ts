@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { assertRootFieldsDeclareAccess } from '@bff/auth';
 import { assertCostCoversListArguments } from '@bff/operation-limits';
 import { type BffContext, baseResolvers } from '@bff/resolvers';
+import { assertRestrictedFieldsArePrivate } from '@bff/response-cache';
 import { baseSchemaPath } from '@bff/schema';
 import { type IExecutableSchemaDefinition, makeExecutableSchema } from '@graphql-tools/schema';
 import type { GraphQLSchema } from 'graphql';
@@ -43,8 +44,9 @@ function readBffTypeDefs(base: string, appSchemaDir: string): string[] {
  * app's, merged. An app adds a field by adding SDL and a resolver in its own folder.
  *
  * Refuses (throws, so the app does not start) a schema that would fail open: a root field that
- * does not declare `@public`, `@auth` or `@hasRole`, or a list field sized by an argument the
- * cost limit does not read (see `@listSize`).
+ * does not declare `@public`, `@auth` or `@hasRole`, a list field sized by an argument the
+ * cost limit does not read (see `@listSize`), or a field only some viewers may read that is not
+ * cached privately (`@cacheControl(scope: PRIVATE)`).
  */
 export function buildBffSchema(
   appSchemaDir: string,
@@ -57,7 +59,9 @@ export function buildBffSchema(
     resolvers: [baseResolvers, appResolvers],
     inheritResolversFromInterfaces: true,
   });
-  for (const check of [assertRootFieldsDeclareAccess, assertCostCoversListArguments]) {
+  const restrictedArePrivate = (built: GraphQLSchema) =>
+    assertRestrictedFieldsArePrivate(built, ['auth', 'hasRole']);
+  for (const check of [assertRootFieldsDeclareAccess, assertCostCoversListArguments, restrictedArePrivate]) {
     try {
       check(schema);
     } catch (error) {

@@ -22,6 +22,7 @@ import { createHttpApp } from './http-app.ts';
 import { jitGateway } from './jit-executor.ts';
 import type { BffServerOptions, RunningBff } from './options.ts';
 import { registerRequestGuards } from './request-guards.ts';
+import { type BffResponseCache, createBffResponseCache, registerHttpCaching } from './response-cache.ts';
 import { buildBffSchema } from './schema.ts';
 import { createBffTelemetry } from './telemetry.ts';
 import { createUpstreams, createVerifier } from './upstreams.ts';
@@ -61,10 +62,12 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
   const persisted = options.persistedOperations
     ? manifestCache(options.persistedOperations.manifest)
     : undefined;
+  let cache: BffResponseCache | undefined;
   const telemetry = createBffTelemetry(
     options,
     options.persistedOperations?.manifest.operations.map((operation) => operation.name) ?? [],
     guards,
+    () => cache?.store.stats.failures ?? 0,
   );
   opened.push(() => telemetry.close());
   const auth = createVerifier(reporting, guards);
@@ -84,6 +87,7 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
   const exposeLimits = !options.production;
   const app = await createHttpApp(options, { limits, exposeLimits, telemetry });
   opened.push(() => app.close());
+
   registerRequestGuards(app, '/graphql', {
     maxDocumentChars: limits.maxDocumentChars,
     exposeLimits,
@@ -110,6 +114,30 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
       );
     },
   });
+
+  if (options.responseCache?.enabled !== false) {
+    cache = createBffResponseCache(options, {
+      log: app.log,
+      metrics: telemetry.metrics,
+      onOutcome: telemetry.onCacheOutcome,
+      // A cached answer spends the rate limits its execution would have.
+      admit:
+        throttling.enabled === false
+          ? undefined
+          : ({ schema, document, operation, request, contextValue }) =>
+              rateLimiting.admit({
+                schema,
+                document,
+                operation,
+                variables: request.variables,
+                context: contextValue,
+              }),
+    });
+    const owned = cache;
+    opened.push(() => owned.close());
+    await cache.start();
+    registerHttpCaching(app);
+  }
 
   const schema = buildBffSchema(
     options.schemaDir,
@@ -146,8 +174,10 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
         isTrusted: persisted ? (hash) => persisted.has(hash) : undefined,
       }),
       ApolloServerPluginLandingPageDisabled(),
-      // Nothing here uses cache hints, and the plugin wraps every field (see PERFORMANCE-FACTS).
+      // Cache hints are read statically by the response cache; Apollo's plugin would wrap every
+      // field to compute them at run time (see PERFORMANCE-FACTS).
       ApolloServerPluginCacheControlDisabled(),
+      ...(cache ? [cache.plugin] : []),
       createOperationResolutionPlugin(),
       createErrorLogPlugin(),
       telemetry.plugin,
@@ -161,7 +191,7 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     url: '/graphql',
     method: ['GET', 'POST'],
     handler: fastifyApolloHandler(apollo, {
-      context: createContextFactory(options, upstreams, telemetry),
+      context: createContextFactory(options, upstreams, telemetry, cache),
     }),
   });
 
@@ -180,6 +210,7 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     app,
     apollo,
     rateLimitStats: rateLimiting.stats,
+    responseCacheStats: cache ? () => (cache as BffResponseCache).store.stats : undefined,
     guards,
     metrics: telemetry.metrics.registry,
     metricsUrl: metricsServer?.url,
@@ -211,6 +242,7 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
           upstreams.billing.close(),
           auth.close(),
           store.close(),
+          cache?.close(),
         ]);
         // Last, so that the final scrape and the last spans include the drained requests.
         await telemetry.close();

@@ -23,6 +23,7 @@ import {
 import type { RateLimitDecision } from '@bff/rate-limit';
 import type { UpstreamGuard } from '@bff/resilience';
 import type { BffContext } from '@bff/resolvers';
+import type { CacheOutcome } from '@bff/response-cache';
 import type { UpstreamCall } from '@bff/upstream-clients';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BffServerOptions } from './options.ts';
@@ -34,6 +35,7 @@ class RequestRecord implements RequestTrace {
   outcome: OperationOutcome | undefined;
   upstreamCalls = 0;
   rateLimit: RateLimitDecision | undefined;
+  cache: CacheOutcome = 'none';
   variables: unknown;
   /** The span upstream work hangs under: the request's, then the operation's once known. */
   context: Context;
@@ -98,6 +100,8 @@ export interface BffTelemetry {
   /** Counts and times every upstream try. */
   onUpstreamCall(call: UpstreamCall): void;
   onRateLimitDecision(decision: RateLimitDecision, context: BffContext): void;
+  /** What the response cache did for the request. */
+  onCacheOutcome(outcome: CacheOutcome, context: BffContext): void;
   /** A request refused by Node's parser, before Fastify saw it. */
   onClientError(status: number): void;
   /** Starts the request span and writes the request's metrics and log line when it is done. */
@@ -144,6 +148,7 @@ export function createBffTelemetry(
   options: BffServerOptions,
   knownOperationNames: Iterable<string>,
   guards: Readonly<Record<string, UpstreamGuard>>,
+  cacheStoreFailures?: () => number,
 ): BffTelemetry {
   const settings = options.observability ?? {};
   const registry = createMetricsRegistry({ defaultLabels: { app: options.app } });
@@ -153,6 +158,7 @@ export function createBffTelemetry(
     breakers: () =>
       Object.entries(guards).map(([service, guard]) => [service, BREAKER_STATE_VALUE[stateKey(guard.state)]]),
     retries: () => Object.entries(guards).map(([service, guard]) => [service, guard.stats.retries]),
+    ...(cacheStoreFailures ? { cacheStoreFailures } : {}),
   });
   let debugEnabled = false;
   // The line's object is built only when someone reads it.
@@ -193,6 +199,11 @@ export function createBffTelemetry(
         (record.rateLimit === undefined || record.rateLimit === 'allowed' || decision === 'limited')
       )
         record.rateLimit = decision;
+    },
+    onCacheOutcome(outcome, context) {
+      metrics.responseCache.inc({ outcome });
+      const record = recordOf(context);
+      if (record) record.cache = outcome;
     },
     onClientError(status) {
       metrics.httpRequests.inc({ status_class: statusClass(status) });
@@ -252,7 +263,7 @@ export function createBffTelemetry(
                 durationMs: Math.round(durationMs * 100) / 100,
                 upstreamCalls: record.upstreamCalls,
                 rateLimit: record.rateLimit,
-                cache: 'none',
+                cache: record.cache,
                 ...(record.variables === undefined ? {} : { variables: record.variables }),
               },
               'request',

@@ -4,7 +4,15 @@
  *
  * Every export here is public API of `@bff/events`.
  */
-export type { EventBus, EventDelivery, EventHandler, SubscribeOptions, Subscription } from './bus.ts';
+export type {
+  DurableSubscribeOptions,
+  EventBus,
+  EventDelivery,
+  EventHandler,
+  SubscribeOptions,
+  Subscription,
+  TransientSubscribeOptions,
+} from './bus.ts';
 export { createEventBus } from './create.ts';
 export type { EventEnvelope } from './envelope.ts';
 export { newEvent, parseEnvelope } from './envelope.ts';

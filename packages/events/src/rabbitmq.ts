@@ -3,6 +3,13 @@ import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessa
 import type { EventBus, EventHandler, SubscribeOptions, Subscription } from './bus.ts';
 import { deliverTraced } from './consumer-span.ts';
 import { type EventEnvelope, parseEnvelope } from './envelope.ts';
+import {
+  callSafely,
+  type DurableMode,
+  reportDropped,
+  subscriptionMode,
+  type TransientMode,
+} from './subscription-mode.ts';
 
 export interface RabbitMqEventBusOptions {
   /** `amqp://user:pass@host:port/vhost` */
@@ -25,10 +32,12 @@ interface ConsumerState {
   consumer: string;
   patterns: readonly string[];
   handler: EventHandler;
-  maxAttempts: number;
-  prefetch: number;
-  tracing: Tracing | undefined;
+  mode: DurableMode | TransientMode;
   channel: Channel | undefined;
+  /** Transient: the server-named queue on the current connection. */
+  queue: string | undefined;
+  /** Transient: a queue was bound before, so binding a new one means events may have been missed. */
+  bound: boolean;
   active: boolean;
 }
 
@@ -38,6 +47,10 @@ const ATTEMPT_HEADER = 'x-bff-attempt';
  * RabbitMQ event bus: a durable topic exchange, a durable queue per named consumer with a
  * dead-letter queue beside it, persistent messages, publisher confirms and manual acks.
  * Reconnects by itself after the broker or the network goes away, and resumes consuming.
+ *
+ * A transient subscription has a server-named, exclusive, auto-deleted queue of its own, capped
+ * at `maxQueued` (oldest dropped first) and without a dead-letter queue: the broker deletes it
+ * with the connection, so after a reconnect a new one is declared and bound, and `onGap` said.
  */
 export class RabbitMqEventBus implements EventBus {
   private readonly url: string;
@@ -99,24 +112,23 @@ export class RabbitMqEventBus implements EventBus {
       consumer,
       patterns,
       handler,
-      maxAttempts: options.maxAttempts ?? 5,
-      prefetch: options.prefetch ?? 8,
-      tracing: options.tracing ?? this.tracing,
+      mode: subscriptionMode(consumer, options, this.tracing),
       channel: undefined,
+      queue: undefined,
+      bound: false,
       active: true,
     };
     this.consumers.add(state);
-    const existing = this.model;
-    if (existing) await this.startConsumer(existing, state);
-    else await this.channel(); // opening starts every registered consumer
-    return {
-      unsubscribe: async () => {
-        state.active = false;
-        this.consumers.delete(state);
-        await state.channel?.close().catch(() => {});
-        state.channel = undefined;
-      },
-    };
+    try {
+      const existing = this.model;
+      if (existing) await this.startConsumer(existing, state);
+      else await this.channel(); // opening starts every registered consumer
+    } catch (error) {
+      // Refused means not subscribed: no later reconnect may start it behind the caller's back.
+      await this.stopConsumer(state);
+      throw error;
+    }
+    return { unsubscribe: () => this.stopConsumer(state) };
   }
 
   async close(): Promise<void> {
@@ -126,6 +138,27 @@ export class RabbitMqEventBus implements EventBus {
     this.model = undefined;
     this.publisher = undefined;
     await model?.close().catch(() => {});
+  }
+
+  private async stopConsumer(state: ConsumerState) {
+    state.active = false;
+    this.consumers.delete(state);
+    const { channel, queue } = state;
+    state.channel = undefined;
+    state.queue = undefined;
+    if (!channel) return;
+    // The broker would delete an exclusive queue with its connection anyway; this subscriber
+    // goes now, while the bus stays connected.
+    if (queue) await this.withDeadline(channel.deleteQueue(queue)).catch(() => {});
+    await this.withDeadline(channel.close()).catch(() => {});
+  }
+
+  private withDeadline<T>(operation: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
+    return Promise.race([operation, deadline]).finally(() => clearTimeout(timer));
   }
 
   /** The publishing channel, connecting first when there is none. */
@@ -165,7 +198,10 @@ export class RabbitMqEventBus implements EventBus {
     if (this.model !== model) return;
     this.model = undefined;
     this.publisher = undefined;
-    for (const state of this.consumers) state.channel = undefined;
+    for (const state of this.consumers) {
+      state.channel = undefined;
+      state.queue = undefined;
+    }
     if (!this.closed && this.consumers.size > 0) this.scheduleReconnect();
   }
 
@@ -185,6 +221,12 @@ export class RabbitMqEventBus implements EventBus {
 
   private async startConsumer(model: ChannelModel, state: ConsumerState) {
     if (!state.active) return;
+    const { mode } = state;
+    if (mode.transient) await this.startTransientConsumer(model, state, mode);
+    else await this.startDurableConsumer(model, state, mode);
+  }
+
+  private async startDurableConsumer(model: ChannelModel, state: ConsumerState, mode: DurableMode) {
     const channel = await model.createChannel();
     channel.on('error', () => {});
     const queue = state.consumer;
@@ -199,14 +241,108 @@ export class RabbitMqEventBus implements EventBus {
       deadLetterRoutingKey: queue,
     });
     for (const pattern of state.patterns) await channel.bindQueue(queue, this.exchange, pattern);
-    await channel.prefetch(state.prefetch);
+    await channel.prefetch(mode.prefetch);
     await channel.consume(queue, (message) => {
-      if (message) void this.handle(channel, state, message);
+      if (message) void this.handle(channel, state, mode, message);
     });
     state.channel = channel;
   }
 
-  private async handle(channel: Channel, state: ConsumerState, message: ConsumeMessage) {
+  private async startTransientConsumer(model: ChannelModel, state: ConsumerState, mode: TransientMode) {
+    const channel = await model.createChannel();
+    channel.on('error', () => {});
+    let queue: string | undefined;
+    try {
+      await channel.assertExchange(this.exchange, 'topic', { durable: true });
+      ({ queue } = await channel.assertQueue('', {
+        exclusive: true,
+        autoDelete: true,
+        durable: false,
+        maxLength: mode.maxQueued,
+        overflow: 'drop-head',
+      }));
+      for (const pattern of state.patterns) await channel.bindQueue(queue, this.exchange, pattern);
+      // Manual acks with a prefetch, not noAck: with noAck the broker would push everything to
+      // this process at once, and the length cap could never drop anything.
+      await channel.prefetch(mode.prefetch);
+      if (state.active && !this.closed) {
+        // Bound: from here on nothing is missed. Said before the first event from the new queue.
+        if (state.bound && mode.onGap)
+          callSafely(mode.onGap, (error) => reportDropped(mode, error, undefined));
+        state.bound = true;
+        await channel.consume(queue, (message) => {
+          if (message) void this.handleTransient(channel, state, mode, message);
+        });
+        if (state.active) {
+          state.channel = channel;
+          state.queue = queue;
+          return;
+        }
+      }
+    } catch (error) {
+      await this.discardQueue(model, channel, queue);
+      throw error;
+    }
+    await this.discardQueue(model, channel, queue); // unsubscribed, or the bus closed, meanwhile
+  }
+
+  /**
+   * Deletes a transient queue that will not be consumed: an exclusive queue otherwise lives as
+   * long as the connection, collecting events. Through a fresh channel if `channel` has failed.
+   */
+  private async discardQueue(model: ChannelModel, channel: Channel, queue: string | undefined) {
+    if (queue) {
+      const deleted = await this.withDeadline(channel.deleteQueue(queue)).then(
+        () => true,
+        () => false,
+      );
+      if (!deleted && this.model === model) {
+        await this.withDeadline(
+          model.createChannel().then(async (other) => {
+            other.on('error', () => {});
+            await other.deleteQueue(queue);
+            await other.close();
+          }),
+        ).catch(() => {});
+      }
+    }
+    await this.withDeadline(channel.close()).catch(() => {});
+  }
+
+  /** At most once: acked whatever happens, so that a failing handler cannot loop. */
+  private async handleTransient(
+    channel: Channel,
+    state: ConsumerState,
+    mode: TransientMode,
+    message: ConsumeMessage,
+  ) {
+    try {
+      if (!state.active || this.closed) return; // prefetched before unsubscribe: dropped
+      let event: EventEnvelope;
+      try {
+        event = parseEnvelope(message.content);
+      } catch (error) {
+        reportDropped(mode, error, undefined);
+        return;
+      }
+      delete event.trace;
+      const trace = sanitizeTraceCarrier(message.properties.headers);
+      if (trace) event.trace = trace;
+      try {
+        await deliverTraced(mode.tracing, 'rabbitmq', state.consumer, event, state.handler);
+      } catch (error) {
+        reportDropped(mode, error, event);
+      }
+    } finally {
+      try {
+        channel.ack(message);
+      } catch {
+        // Channel gone: the queue went with it.
+      }
+    }
+  }
+
+  private async handle(channel: Channel, state: ConsumerState, mode: DurableMode, message: ConsumeMessage) {
     let event: EventEnvelope;
     try {
       event = parseEnvelope(message.content);
@@ -220,7 +356,7 @@ export class RabbitMqEventBus implements EventBus {
     const trace = sanitizeTraceCarrier(message.properties.headers);
     if (trace) event.trace = trace;
     try {
-      await deliverTraced(state.tracing, 'rabbitmq', state.consumer, event, state.handler);
+      await deliverTraced(mode.tracing, 'rabbitmq', state.consumer, event, state.handler);
       channel.ack(message);
       return;
     } catch {
@@ -228,7 +364,7 @@ export class RabbitMqEventBus implements EventBus {
     }
     const attempt = Number(message.properties.headers?.[ATTEMPT_HEADER] ?? 1);
     try {
-      if (attempt >= state.maxAttempts) {
+      if (attempt >= mode.maxAttempts) {
         channel.nack(message, false, false);
         return;
       }

@@ -8,7 +8,7 @@ import {
   UpstreamError,
 } from '@bff/upstream-clients';
 import DataLoader from 'dataloader';
-import type { RequestScope, Upstreams } from './upstreams.ts';
+import { entityTag, type RequestScope, type Upstreams } from './upstreams.ts';
 
 /** Largest batch sent to each service; matches what each batch endpoint accepts (or less). */
 export const MAX_BATCH = { identity: 100, billing: 100, product: 200 } as const;
@@ -97,24 +97,36 @@ export function tracedBatch(scope: RequestScope, call: CallOptions) {
 export function createLoaders(upstreams: Upstreams, scope: RequestScope = {}): Loaders {
   const call: CallOptions = { signal: scope.signal, deadline: scope.deadline, trace: scope.trace };
   const traced = tracedBatch(scope, call);
+  const log = scope.entities;
+  // Each entity found is recorded as read; a key the service had nothing for records nothing.
+  const reading =
+    <T extends { id: string }>(tag: (id: string) => string) =>
+    (results: (T | null | Error)[]) => {
+      if (log)
+        for (const item of results) if (item !== null && !(item instanceof Error)) log.read(tag(item.id));
+      return results;
+    };
+  const readUsers = reading<IdentityUser>(entityTag.user);
+  const readProducts = reading<ProductRecord>(entityTag.product);
+  const readInvoices = reading<BillingInvoice>(entityTag.invoice);
   const user = new DataLoader<string, IdentityUser | null>(
     (ids) =>
       traced('user', ids.length, (options) =>
-        isolatingRefusals(ids, (part) => upstreams.identity.getUsers(part, options)),
+        isolatingRefusals(ids, (part) => upstreams.identity.getUsers(part, options)).then(readUsers),
       ),
     { maxBatchSize: MAX_BATCH.identity },
   );
   const product = new DataLoader<string, ProductRecord | null>(
     (ids) =>
       traced('product', ids.length, (options) =>
-        isolatingRefusals(ids, (part) => upstreams.product.getProducts(part, options)),
+        isolatingRefusals(ids, (part) => upstreams.product.getProducts(part, options)).then(readProducts),
       ),
     { maxBatchSize: MAX_BATCH.product },
   );
   const invoice = new DataLoader<string, BillingInvoice | null>(
     (ids) =>
       traced('invoice', ids.length, (options) =>
-        isolatingRefusals(ids, (part) => upstreams.billing.getInvoices(part, options)),
+        isolatingRefusals(ids, (part) => upstreams.billing.getInvoices(part, options)).then(readInvoices),
       ),
     { maxBatchSize: MAX_BATCH.billing },
   );
@@ -130,7 +142,11 @@ export function createLoaders(upstreams: Upstreams, scope: RequestScope = {}): L
                 { first: key.first, after: key.after },
                 options,
               );
-              for (const item of page.invoices) invoice.prime(item.id, item);
+              log?.read(entityTag.invoicesOf(key.userId));
+              for (const item of page.invoices) {
+                invoice.prime(item.id, item);
+                log?.read(entityTag.invoice(item.id));
+              }
               return page;
             } catch (error) {
               return error as Error;
@@ -155,7 +171,10 @@ export function createLoaders(upstreams: Upstreams, scope: RequestScope = {}): L
                 },
                 options,
               );
-              for (const item of page.products) product.prime(item.id, item);
+              for (const item of page.products) {
+                product.prime(item.id, item);
+                log?.read(entityTag.product(item.id));
+              }
               return page;
             } catch (error) {
               return error as Error;

@@ -15,7 +15,30 @@ export interface RequestScope {
   deadline?: number | undefined;
   /** The request's trace: a span per loader batch, and the calls made for it under it. */
   trace?: RequestTrace | undefined;
+  /** Told the entities the request read and changed (the response cache tags and invalidates by them). */
+  entities?: EntityLog | undefined;
 }
+
+/**
+ * What one request read and changed, as entity tags (`entityTag`): a cached response is tagged
+ * with what it read, and a change to any of it drops the response.
+ */
+export interface EntityLog {
+  read(tag: string): void;
+  wrote(tag: string): void;
+}
+
+/**
+ * The tags of the entities the BFF reads, shared by the loaders (which record them) and by
+ * whoever maps a domain event or a mutation to what it changed.
+ */
+export const entityTag = Object.freeze({
+  product: (id: string) => `Product:${id}`,
+  invoice: (id: string) => `Invoice:${id}`,
+  user: (id: string) => `User:${id}`,
+  /** Any list of this user's invoices: a new invoice changes every page of them. */
+  invoicesOf: (userId: string) => `Invoices:${userId}`,
+});
 
 /** Tracing of one request's upstream work, implemented by the server (no tracing library here). */
 export interface RequestTrace extends CallTrace {

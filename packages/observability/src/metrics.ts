@@ -71,6 +71,9 @@ export class BffMetrics {
   readonly breakerState: Gauge<'service'>;
   readonly rateLimitDecisions: Counter<'decision'>;
   readonly httpRequests: Counter<'status_class'>;
+  readonly responseCache: Counter<'outcome'>;
+  readonly responseCacheInvalidations: Counter<'source'>;
+  readonly responseCacheStoreFailures: Counter;
 
   constructor(
     readonly registry: Registry,
@@ -79,6 +82,8 @@ export class BffMetrics {
       breakers?: () => Iterable<readonly [string, number]>;
       /** Each upstream's retries so far (a monotonic count), read at scrape time. */
       retries?: () => Iterable<readonly [string, number]>;
+      /** Response cache store calls that failed or timed out so far, read at scrape time. */
+      cacheStoreFailures?: () => number;
     } = {},
   ) {
     this.operationDuration = new Histogram({
@@ -135,6 +140,32 @@ export class BffMetrics {
       help: 'HTTP requests answered by the public listener, by status class (every request, GraphQL or not).',
       labelNames: ['status_class'],
       registers: [registry],
+    });
+    this.responseCache = new Counter({
+      name: 'bff_response_cache_requests_total',
+      help: 'What the response cache did per GraphQL request: hit, coalesced, miss (stored), stale (not stored: its data changed while it ran), skip (not stored: errors or store failure), none (not cacheable), invalidate (a mutation dropped entries).',
+      labelNames: ['outcome'],
+      registers: [registry],
+    });
+    this.responseCacheInvalidations = new Counter({
+      name: 'bff_response_cache_invalidated_entries_total',
+      help: 'Cached responses dropped because what they showed changed: by a domain event, by a mutation through this BFF, or all of them after a gap in the event stream.',
+      labelNames: ['source'],
+      registers: [registry],
+    });
+    const { cacheStoreFailures } = sources;
+    this.responseCacheStoreFailures = new Counter({
+      name: 'bff_response_cache_store_failures_total',
+      help: 'Response cache store calls that failed or timed out (served from the upstreams instead).',
+      registers: [registry],
+      ...(cacheStoreFailures
+        ? {
+            collect(this: Counter) {
+              this.reset();
+              this.inc(cacheStoreFailures());
+            },
+          }
+        : {}),
     });
   }
 }

@@ -3,7 +3,22 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { BffErrorCode } from '@bff/error-codes';
 import type { BffContext } from '@bff/resolvers';
 import { getDirective, MapperKind, mapSchema } from '@graphql-tools/utils';
-import { defaultFieldResolver, GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import {
+  type DocumentNode,
+  defaultFieldResolver,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  GraphQLError,
+  type GraphQLFieldResolver,
+  GraphQLIncludeDirective,
+  type GraphQLSchema,
+  GraphQLSkipDirective,
+  getArgumentValues,
+  getDirectiveValues,
+  Kind,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from 'graphql';
 import { getGraphQLRateLimiter, type Identity, type Store } from 'graphql-rate-limit';
 import ms from 'ms';
 import { builtInNormalizers, type RateLimitKeyNormalizer } from './normalizers.ts';
@@ -86,6 +101,19 @@ export interface RateLimiting {
   transformSchema(schema: GraphQLSchema): GraphQLSchema;
   /** Sets RateLimit-* headers, and HTTP 429 with Retry-After when a whole operation is refused. */
   plugin: ApolloServerPlugin<BffContext>;
+  /**
+   * Spends, for an operation that will not be executed (its answer comes from a cache), what
+   * executing it would spend on the limits of its root fields (every alias, every list item),
+   * and returns the refusals, empty when it may be served. Limits on nested fields are spent
+   * only by execution.
+   */
+  admit(request: {
+    schema: GraphQLSchema;
+    document: DocumentNode;
+    operation: OperationDefinitionNode;
+    variables: Record<string, unknown> | undefined;
+    context: BffContext;
+  }): Promise<GraphQLError[]>;
   stats: RateLimitStats;
 }
 
@@ -151,6 +179,11 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
     normalizers.set(name, normalize);
   }
   const stats: RateLimitStats = { storeFailures: 0, failedOpen: 0, refused: 0 };
+  /** Each limited field's limits and key normalisers, by `Type.field`, filled by transformSchema. */
+  const limitedFields = new Map<
+    string,
+    { fieldLimits: FieldLimit[]; keyNormalizers: [string, RateLimitKeyNormalizer][] }
+  >();
   const states = new WeakMap<BffContext, RequestState>();
 
   // Each scope has its own key space, so that a caller's key can never be another scope's.
@@ -282,6 +315,42 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
 
   return {
     stats,
+    async admit({ schema, document, operation, variables, context }) {
+      const root = schema.getRootType(operation.operation);
+      if (!root) return [];
+      const fragments = new Map<string, FragmentDefinitionNode>();
+      for (const definition of document.definitions)
+        if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+      const refusals: GraphQLError[] = [];
+      // In document order, one check per response key (each alias), as execution resolves them.
+      const byResponseKey = new Map<string, FieldNode>();
+      for (const node of rootFields(operation.selectionSet, fragments, variables ?? {}, new Set())) {
+        const responseKey = node.alias?.value ?? node.name.value;
+        if (!byResponseKey.has(responseKey)) byResponseKey.set(responseKey, node);
+      }
+      for (const node of byResponseKey.values()) {
+        const name = node.name.value;
+        const limited = limitedFields.get(`${root.name}.${name}`);
+        const definition = root.getFields()[name];
+        if (!limited || !definition) continue;
+        let args: Record<string, unknown>;
+        try {
+          args = getArgumentValues(definition, node, variables ?? {});
+        } catch {
+          continue; // variables were validated before; nothing to spend on what cannot run
+        }
+        const keyArgs = normalizeArgs(args, limited.keyNormalizers);
+        const info = { fieldName: name } as Parameters<GraphQLFieldResolver<unknown, BffContext>>[3];
+        try {
+          for (const fieldLimit of limited.fieldLimits)
+            await check(fieldLimit, undefined, args, keyArgs, context, info);
+        } catch (error) {
+          if (error instanceof GraphQLError) refusals.push(error);
+          else throw error;
+        }
+      }
+      return refusals;
+    },
     transformSchema(schema) {
       const roots = new Set([schema.getQueryType()?.name, schema.getMutationType()?.name].filter(Boolean));
       return mapSchema(schema, {
@@ -319,6 +388,7 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
             keyNormalizers.push([argName, normalize]);
           }
           if (fieldLimits.length === 0) return fieldConfig;
+          limitedFields.set(where, { fieldLimits, keyNormalizers });
           const resolve: GraphQLFieldResolver<unknown, BffContext> =
             fieldConfig.resolve ?? defaultFieldResolver;
           return {
@@ -360,6 +430,32 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
       },
     },
   };
+}
+
+/** The root fields an operation selects with these variables: fragments expanded, `@skip`/`@include` applied. */
+function rootFields(
+  selectionSet: SelectionSetNode,
+  fragments: ReadonlyMap<string, FragmentDefinitionNode>,
+  variables: Record<string, unknown>,
+  visited: Set<string>,
+): FieldNode[] {
+  const fields: FieldNode[] = [];
+  for (const selection of selectionSet.selections) {
+    const skip = getDirectiveValues(GraphQLSkipDirective, selection, variables);
+    const include = getDirectiveValues(GraphQLIncludeDirective, selection, variables);
+    if (skip?.if === true || include?.if === false) continue;
+    if (selection.kind === Kind.FIELD) fields.push(selection);
+    else if (selection.kind === Kind.INLINE_FRAGMENT)
+      fields.push(...rootFields(selection.selectionSet, fragments, variables, visited));
+    else {
+      const name = selection.name.value;
+      const fragment = fragments.get(name);
+      if (!fragment || visited.has(name)) continue;
+      visited.add(name);
+      fields.push(...rootFields(fragment.selectionSet, fragments, variables, visited));
+    }
+  }
+  return fields;
 }
 
 function normalizeArgs(

@@ -303,3 +303,45 @@ function annotationOf(directives: readonly DirectiveNode[] | undefined): CacheAn
   }
   return Object.freeze(annotation);
 }
+
+/**
+ * Refuses (throws a TypeError naming each field) a schema in which a field that only some
+ * viewers may read (one carrying, or on a type carrying, one of `directiveNames`, e.g. `@auth`,
+ * `@hasRole`) could end up in a PUBLIC cached response: the field, its type or its parent type
+ * must say `@cacheControl(scope: PRIVATE)`. Otherwise an admin's answer could be stored under
+ * a public key and served to anyone who sends the same operation. Root mutation and
+ * subscription fields are never cached and are not checked.
+ */
+export function assertRestrictedFieldsArePrivate(
+  schema: GraphQLSchema,
+  directiveNames: readonly string[],
+): void {
+  const restricted = (directives: readonly DirectiveNode[] | undefined) =>
+    directives?.some((directive) => directiveNames.includes(directive.name.value)) ?? false;
+  const isPrivate = (annotation: CacheAnnotation) => annotation.scope === 'PRIVATE';
+  const offending: string[] = [];
+  const skipped = new Set([schema.getMutationType(), schema.getSubscriptionType()]);
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__') || skipped.has(type)) continue;
+    const typeRestricted = [type.astNode, ...type.extensionASTNodes].some((node) =>
+      restricted(node?.directives),
+    );
+    const typePrivate = isPrivate(annotationOfType(type));
+    for (const field of Object.values(type.getFields())) {
+      if (!typeRestricted && !restricted(field.astNode?.directives)) continue;
+      const target = getNamedType(field.type);
+      const targetPrivate =
+        isCompositeType(target) &&
+        isPrivate(
+          isAbstractType(target) ? annotationOfAbstractType(schema, target) : annotationOfType(target),
+        );
+      if (typePrivate || targetPrivate || isPrivate(annotationOfField(field))) continue;
+      offending.push(`${type.name}.${field.name}`);
+    }
+  }
+  if (offending.length > 0) {
+    throw new TypeError(
+      `fields only some viewers may read must be cached privately: add @cacheControl(scope: PRIVATE) to ${offending.join(', ')} (or to its type)`,
+    );
+  }
+}

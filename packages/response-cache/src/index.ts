@@ -8,11 +8,18 @@
  */
 
 export type { CachePolicy, CacheScope } from './cache-policy.ts';
-export { cacheControlDirectiveTypeDefs, cachePolicyOf } from './cache-policy.ts';
+export {
+  assertRestrictedFieldsArePrivate,
+  cacheControlDirectiveTypeDefs,
+  cachePolicyOf,
+} from './cache-policy.ts';
 export type { ResponseCacheKeyParts } from './key.ts';
 export { canonicalVariables, responseCacheKey } from './key.ts';
 export type { MemoryResponseCacheStoreOptions } from './memory-store.ts';
 export { MemoryResponseCacheStore } from './memory-store.ts';
+export type { CacheOutcome, ResponseCachePluginOptions } from './plugin.ts';
+export { createResponseCachePlugin } from './plugin.ts';
 export type { RedisResponseCacheStoreOptions } from './redis-store.ts';
 export { RedisResponseCacheStore } from './redis-store.ts';
-export type { ResponseCacheStats, ResponseCacheStore } from './store.ts';
+export type { ResponseCacheStats, ResponseCacheStore, SetOptions, SetOutcome } from './store.ts';
+export { INVALIDATION_MEMORY_MS } from './store.ts';

@@ -1,4 +1,14 @@
-import { assertEntry, assertKey, assertTags, emptyStats, type ResponseCacheStore } from './store.ts';
+import {
+  assertEntry,
+  assertKey,
+  assertSetOptions,
+  assertTags,
+  emptyStats,
+  INVALIDATION_MEMORY_MS,
+  type ResponseCacheStore,
+  type SetOptions,
+  type SetOutcome,
+} from './store.ts';
 
 export interface MemoryResponseCacheStoreOptions {
   /**
@@ -26,6 +36,8 @@ interface Entry {
 export class MemoryResponseCacheStore implements ResponseCacheStore {
   private readonly entries = new Map<string, Entry>();
   private readonly keysByTag = new Map<string, Set<string>>();
+  /** When each tag was last invalidated, oldest first; forgotten after INVALIDATION_MEMORY_MS. */
+  private readonly invalidatedAt = new Map<string, number>();
   private readonly maxBytes: number;
   private readonly now: () => number;
   private readonly counts = emptyStats();
@@ -74,19 +86,41 @@ export class MemoryResponseCacheStore implements ResponseCacheStore {
     return entry.value;
   }
 
-  async set(key: string, value: string, ttlSeconds: number, tags: readonly string[]): Promise<void> {
+  async set(
+    key: string,
+    value: string,
+    ttlSeconds: number,
+    tags: readonly string[],
+    options?: SetOptions,
+  ): Promise<SetOutcome> {
     assertEntry('MemoryResponseCacheStore.set', key, ttlSeconds, tags);
+    const since = assertSetOptions('MemoryResponseCacheStore', options);
     if (typeof value !== 'string') {
       throw new TypeError(`MemoryResponseCacheStore.set: value must be a string, received ${typeof value}`);
     }
+    const uniqueTags = [...new Set(tags)];
+    if (since !== undefined) {
+      this.forgetOldInvalidations();
+      for (const tag of uniqueTags) {
+        const at = this.invalidatedAt.get(tag);
+        if (at !== undefined && at >= since) {
+          this.counts.stale++;
+          return 'stale';
+        }
+      }
+      // Older than what is remembered: it cannot be shown to postdate every invalidation.
+      if (since < this.now() - INVALIDATION_MEMORY_MS) {
+        this.counts.stale++;
+        return 'stale';
+      }
+    }
     const previous = this.entries.get(key);
     if (previous) this.drop(key, previous);
-    const uniqueTags = [...new Set(tags)];
     const bytes =
       Buffer.byteLength(key) +
       Buffer.byteLength(value) +
       uniqueTags.reduce((sum, tag) => sum + Buffer.byteLength(tag), 0);
-    if (bytes > this.maxBytes) return;
+    if (bytes > this.maxBytes) return 'skipped';
     while (this.heldBytes + bytes > this.maxBytes) {
       const oldest = this.entries.entries().next();
       if (oldest.done) break;
@@ -103,11 +137,19 @@ export class MemoryResponseCacheStore implements ResponseCacheStore {
       keys.add(key);
     }
     this.counts.stores++;
+    return 'stored';
   }
 
   async invalidate(tags: readonly string[]): Promise<number> {
     assertTags('MemoryResponseCacheStore.invalidate', tags);
     let dropped = 0;
+    const now = this.now();
+    for (const tag of tags) {
+      // Re-inserted, so the map stays in invalidation order and the oldest are forgotten first.
+      this.invalidatedAt.delete(tag);
+      this.invalidatedAt.set(tag, now);
+    }
+    this.forgetOldInvalidations();
     for (const tag of tags) {
       const keys = this.keysByTag.get(tag);
       if (!keys) continue;
@@ -122,10 +164,29 @@ export class MemoryResponseCacheStore implements ResponseCacheStore {
     return dropped;
   }
 
-  async close(): Promise<void> {
+  /**
+   * Drops every entry: for a process that may have missed invalidations (its event subscription
+   * had a gap). Resolves to how many entries were dropped (not counted as invalidations).
+   */
+  async clear(): Promise<number> {
+    const dropped = this.entries.size;
     this.entries.clear();
     this.keysByTag.clear();
     this.heldBytes = 0;
+    return dropped;
+  }
+
+  async close(): Promise<void> {
+    await this.clear();
+    this.invalidatedAt.clear();
+  }
+
+  private forgetOldInvalidations(): void {
+    const horizon = this.now() - INVALIDATION_MEMORY_MS;
+    for (const [tag, at] of this.invalidatedAt) {
+      if (at >= horizon) break;
+      this.invalidatedAt.delete(tag);
+    }
   }
 
   private drop(key: string, entry: Entry): void {

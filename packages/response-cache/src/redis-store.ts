@@ -1,5 +1,15 @@
 import { Redis } from 'ioredis';
-import { assertEntry, assertKey, assertTags, emptyStats, type ResponseCacheStore } from './store.ts';
+import {
+  assertEntry,
+  assertKey,
+  assertSetOptions,
+  assertTags,
+  emptyStats,
+  INVALIDATION_MEMORY_MS,
+  type ResponseCacheStore,
+  type SetOptions,
+  type SetOutcome,
+} from './store.ts';
 
 export interface RedisResponseCacheStoreOptions {
   /** `redis://host:port/db` or `rediss://…` */
@@ -14,16 +24,26 @@ export interface RedisResponseCacheStoreOptions {
 }
 
 /**
- * Writes the entry and indexes it under each tag in one atomic step. A tag set's TTL is only
- * ever raised, to at least its newest entry's, so a set never expires before an entry it
- * indexes. Keys of expired entries linger in their sets until the tag is invalidated or the
- * set expires; two random members are checked on each write and dropped if gone, so a hot tag
- * that never expires does not grow without bound.
+ * Writes the entry and indexes it under each tag in one atomic step, unless a tag was
+ * invalidated at or after ARGV[3] (the data's read time; -1: no check), in which case nothing is
+ * written and 0 is returned. KEYS: the entry, then N tag sets, then the N tags' invalidation
+ * times (N = ARGV[4]). A tag set's TTL is only ever raised, to at least its newest entry's, so a
+ * set never expires before an entry it indexes. Keys of expired entries linger in their sets
+ * until the tag is invalidated or the set expires; two random members are checked on each write
+ * and dropped if gone, so a hot tag that never expires does not grow without bound.
  */
 const SET_SCRIPT = `
 local ttl = tonumber(ARGV[2])
+local since = tonumber(ARGV[3])
+local n = tonumber(ARGV[4])
+if since >= 0 then
+  for i = 1, n do
+    local at = redis.call('GET', KEYS[1 + n + i])
+    if at and tonumber(at) >= since then return 0 end
+  end
+end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-for i = 2, #KEYS do
+for i = 2, n + 1 do
   local sample = redis.call('SRANDMEMBER', KEYS[i], 2)
   for j = 1, #sample do
     if sample[j] ~= KEYS[1] and redis.call('EXISTS', sample[j]) == 0 then
@@ -39,18 +59,22 @@ return 1
 `;
 
 /**
- * Reads each tag set, deletes the entries it names and the set itself, in one atomic step: no
- * write can land between the read and the deletes, so an entry written after the invalidation
- * is never dropped by it, and one written before is never missed.
+ * Reads each tag set, deletes the entries it names and the set itself, and records when the tag
+ * was invalidated (ARGV[1], kept ARGV[2] ms), in one atomic step: no write can land between the
+ * read and the deletes, so an entry written after the invalidation is never dropped by it, one
+ * written before is never missed, and a write of data read before it is refused (SET_SCRIPT).
+ * KEYS: N tag sets, then the N tags' invalidation times.
  */
 const INVALIDATE_SCRIPT = `
 local dropped = 0
-for i = 1, #KEYS do
+local n = #KEYS / 2
+for i = 1, n do
   local members = redis.call('SMEMBERS', KEYS[i])
   for j = 1, #members do
     dropped = dropped + redis.call('DEL', members[j])
   end
   redis.call('DEL', KEYS[i])
+  redis.call('SET', KEYS[n + i], ARGV[1], 'PX', tonumber(ARGV[2]))
 end
 return dropped
 `;
@@ -144,34 +168,70 @@ export class RedisResponseCacheStore implements ResponseCacheStore {
     return outcome.value;
   }
 
-  async set(key: string, value: string, ttlSeconds: number, tags: readonly string[]): Promise<void> {
+  async set(
+    key: string,
+    value: string,
+    ttlSeconds: number,
+    tags: readonly string[],
+    options?: SetOptions,
+  ): Promise<SetOutcome> {
     assertEntry('RedisResponseCacheStore.set', key, ttlSeconds, tags);
+    const since = assertSetOptions('RedisResponseCacheStore', options);
     if (typeof value !== 'string') {
       throw new TypeError(`RedisResponseCacheStore.set: value must be a string, received ${typeof value}`);
     }
-    const tagKeys = [...new Set(tags)].map((tag) => this.tagKey(tag));
+    // Older than the invalidation times Redis keeps: it cannot be shown to postdate them.
+    if (since !== undefined && since < Date.now() - INVALIDATION_MEMORY_MS) {
+      this.counts.stale++;
+      return 'stale';
+    }
+    const unique = [...new Set(tags)];
+    const tagKeys = unique.map((tag) => this.tagKey(tag));
+    const timeKeys = unique.map((tag) => this.invalidatedKey(tag));
     const command = (this.redis as unknown as { bffResponseCacheSet: SetCommand }).bffResponseCacheSet;
     const outcome = await this.bounded(() =>
       command.call(
         this.redis,
-        1 + tagKeys.length,
+        1 + 2 * unique.length,
         this.entryKey(key),
         ...tagKeys,
+        ...timeKeys,
         value,
         Math.ceil(ttlSeconds * 1000),
+        since === undefined ? -1 : Math.floor(since),
+        unique.length,
       ),
     );
-    if (outcome.ok) this.counts.stores++;
-    else this.counts.failures++;
+    if (!outcome.ok) {
+      this.counts.failures++;
+      return 'skipped';
+    }
+    if (Number(outcome.value) === 0) {
+      this.counts.stale++;
+      return 'stale';
+    }
+    this.counts.stores++;
+    return 'stored';
   }
 
   async invalidate(tags: readonly string[]): Promise<number> {
     assertTags('RedisResponseCacheStore.invalidate', tags);
     if (tags.length === 0) return 0;
-    const tagKeys = [...new Set(tags)].map((tag) => this.tagKey(tag));
+    const unique = [...new Set(tags)];
     const command = (this.redis as unknown as { bffResponseCacheInvalidate: InvalidateCommand })
       .bffResponseCacheInvalidate;
-    const outcome = await this.bounded(() => command.call(this.redis, tagKeys.length, ...tagKeys));
+    // The invalidating process's clock: writers compare their own read time with it, so the
+    // replicas' clocks must agree to within the skew the writers allow for (see SetOptions).
+    const outcome = await this.bounded(() =>
+      command.call(
+        this.redis,
+        2 * unique.length,
+        ...unique.map((tag) => this.tagKey(tag)),
+        ...unique.map((tag) => this.invalidatedKey(tag)),
+        Date.now(),
+        INVALIDATION_MEMORY_MS,
+      ),
+    );
     if (!outcome.ok) {
       this.counts.failures++;
       return 0;
@@ -191,6 +251,10 @@ export class RedisResponseCacheStore implements ResponseCacheStore {
 
   private tagKey(tag: string): string {
     return `${this.prefix}t:${tag}`;
+  }
+
+  private invalidatedKey(tag: string): string {
+    return `${this.prefix}i:${tag}`;
   }
 
   /**

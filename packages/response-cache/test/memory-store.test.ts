@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryResponseCacheStore } from '../src/index.ts';
+import { INVALIDATION_MEMORY_MS, MemoryResponseCacheStore } from '../src/index.ts';
 
 const clock = () => {
   let now = 1_000_000;
@@ -7,6 +7,61 @@ const clock = () => {
 };
 
 describe('MemoryResponseCacheStore', () => {
+  it('refuses a write whose data was read before one of its tags was invalidated', async () => {
+    const time = clock();
+    const store = new MemoryResponseCacheStore({ now: time.now });
+    const readAt = time.now();
+    time.advance(10);
+    await store.invalidate(['Product:p-1']); // the price changed while the request ran
+    time.advance(10);
+    expect(
+      await store.set('page', 'old price', 60, ['Product:p-1', 'Product:p-2'], { unchangedSince: readAt }),
+    ).toBe('stale');
+    expect(await store.get('page')).toBeUndefined();
+    // An invalidation at the very instant the data was read counts as after it.
+    expect(await store.set('page', 'maybe old', 60, ['Product:p-1'], { unchangedSince: readAt + 10 })).toBe(
+      'stale',
+    );
+    // Data read after the invalidation, or about other tags, is stored.
+    expect(await store.set('page', 'new price', 60, ['Product:p-1'], { unchangedSince: readAt + 11 })).toBe(
+      'stored',
+    );
+    expect(await store.set('other', 'x', 60, ['Product:p-3'], { unchangedSince: readAt })).toBe('stored');
+    expect(await store.get('page')).toBe('new price');
+    // Without unchangedSince nothing is checked (the caller vouches for its data).
+    expect(await store.set('page2', 'y', 60, ['Product:p-1'])).toBe('stored');
+    expect(store.stats).toMatchObject({ stale: 2, stores: 3 });
+  });
+
+  it('forgets invalidation times after INVALIDATION_MEMORY_MS, and refuses data older than that', async () => {
+    const time = clock();
+    const store = new MemoryResponseCacheStore({ now: time.now });
+    for (let i = 0; i < 1_000; i++) await store.invalidate([`Product:p-${i}`]);
+    time.advance(INVALIDATION_MEMORY_MS + 1);
+    await store.invalidate(['Product:p-new']);
+    // What was remembered of the 1,000 old tags is gone (the map does not grow without bound) …
+    expect(await store.set('a', 'v', 60, ['Product:p-1'], { unchangedSince: time.now() - 5 })).toBe('stored');
+    // … and data read before the remembered window cannot be vouched for.
+    expect(
+      await store.set('b', 'v', 60, ['Product:p-1'], {
+        unchangedSince: time.now() - INVALIDATION_MEMORY_MS - 1,
+      }),
+    ).toBe('stale');
+    await expect(store.set('c', 'v', 60, [], { unchangedSince: Number.NaN })).rejects.toThrow(
+      /unchangedSince/,
+    );
+  });
+
+  it('clear() drops every entry and its tags', async () => {
+    const store = new MemoryResponseCacheStore();
+    await store.set('a', '1', 60, ['T:1']);
+    await store.set('b', '2', 60, ['T:2']);
+    expect(await store.clear()).toBe(2);
+    expect(await store.get('a')).toBeUndefined();
+    expect(await store.invalidate(['T:1', 'T:2'])).toBe(0);
+    expect(store.bytes).toBe(0);
+  });
+
   it('serves until the TTL passes, then never again', async () => {
     const time = clock();
     const store = new MemoryResponseCacheStore({ now: time.now });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { describe, expect, it, type TestContext } from 'vitest';
-import { RedisResponseCacheStore } from '../src/index.ts';
+import { INVALIDATION_MEMORY_MS, RedisResponseCacheStore } from '../src/index.ts';
 
 /** REDIS_URL, or a skip with the reason printed (a failure under CI, where Redis must be there). */
 function redisUrl(context: TestContext): string | undefined {
@@ -34,6 +34,44 @@ const settlesWithin = <T>(promise: Promise<T>, ms: number) =>
   Promise.race([promise.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), ms).unref())]);
 
 describe('RedisResponseCacheStore against a real Redis', () => {
+  it('refuses, in every replica, a write whose data was read before one of its tags was invalidated', async (context) => {
+    const url = redisUrl(context) as string;
+    const prefix = `test:rc:${randomUUID()}:`;
+    const a = new RedisResponseCacheStore({ url, prefix, timeoutMs: 2_000 });
+    const b = new RedisResponseCacheStore({ url, prefix, timeoutMs: 2_000 });
+    try {
+      expect(await a.ready()).toBe(true);
+      expect(await b.ready()).toBe(true);
+      const readAt = Date.now();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await b.invalidate(['Product:p-1']); // another replica heard of the change
+      expect(await a.set('page', 'old', 60, ['Product:p-2', 'Product:p-1'], { unchangedSince: readAt })).toBe(
+        'stale',
+      );
+      expect(await b.get('page')).toBeUndefined();
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(await a.set('page', 'new', 60, ['Product:p-1'], { unchangedSince: Date.now() })).toBe('stored');
+      expect(await a.set('other', 'x', 60, ['Product:p-9'], { unchangedSince: readAt })).toBe('stored');
+      expect(await b.get('page')).toBe('new');
+      expect(
+        await a.set('older', 'x', 60, ['Product:p-9'], { unchangedSince: Date.now() - 10 * 60_000 }),
+      ).toBe('stale');
+      expect(a.stats).toMatchObject({ stale: 2, stores: 2, failures: 0 });
+      // The invalidation time is kept for a bounded while, never forever.
+      const raw = new Redis(url);
+      const ttl = await raw.pttl(`${prefix}i:Product:p-1`);
+      raw.disconnect();
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(INVALIDATION_MEMORY_MS);
+    } finally {
+      const raw = new Redis(url);
+      const keys = await raw.keys(`${prefix}*`);
+      if (keys.length) await raw.del(...keys);
+      raw.disconnect();
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('stores, serves, and invalidates by tag across stores sharing a prefix', async (context) => {
     const url = redisUrl(context) as string;
     const prefix = `test:rc:${randomUUID()}:`;
@@ -130,7 +168,7 @@ describe('RedisResponseCacheStore when Redis is not there or does not answer', (
       expect(await store.get('k')).toBeUndefined();
       await store.set('k', 'v', 60, ['T']);
       expect(await store.invalidate(['T'])).toBe(0);
-      expect(store.stats).toEqual({ hits: 0, misses: 2, stores: 0, invalidations: 0, failures: 4 });
+      expect(store.stats).toEqual({ hits: 0, misses: 2, stores: 0, invalidations: 0, failures: 4, stale: 0 });
     } finally {
       await store.close();
     }
@@ -181,7 +219,7 @@ describe('RedisResponseCacheStore when Redis is not there or does not answer', (
       const [value, , dropped] = await Promise.all(calls);
       expect(value).toBeUndefined();
       expect(dropped).toBe(0);
-      expect(store.stats).toEqual({ hits: 0, misses: 1, stores: 0, invalidations: 0, failures: 3 });
+      expect(store.stats).toEqual({ hits: 0, misses: 1, stores: 0, invalidations: 0, failures: 3, stale: 0 });
     } finally {
       await store.close();
       await silent.close();

@@ -29,6 +29,8 @@ export type Scalars = {
   DateTime: { input: Date; output: Date | string };
 };
 
+export type CacheControlScope = 'PRIVATE' | 'PUBLIC';
+
 /** Android screen density buckets. */
 export type Density = 'HDPI' | 'MDPI' | 'XHDPI' | 'XXHDPI' | 'XXXHDPI';
 
@@ -98,6 +100,7 @@ export type PageInfo = {
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** Public: a product's answers are cached for a minute, and dropped at once when its price changes. */
 export type Product = {
   __typename?: 'Product';
   category: Scalars['String']['output'];
@@ -116,6 +119,7 @@ export type Product = {
   thumbnailUrl?: Maybe<Scalars['String']['output']>;
 };
 
+/** Public: a product's answers are cached for a minute, and dropped at once when its price changes. */
 export type ProductThumbnailUrlArgs = {
   density?: InputMaybe<Density>;
 };
@@ -174,6 +178,7 @@ export type QueryProductsByIdsArgs = {
   ids: Array<Scalars['ID']['input']>;
 };
 
+/** Private: cached only for the viewer it belongs to. */
 export type User = {
   __typename?: 'User';
   avatarUrl?: Maybe<Scalars['String']['output']>;
@@ -185,6 +190,7 @@ export type User = {
   roles: Array<Scalars['String']['output']>;
 };
 
+/** Private: cached only for the viewer it belongs to. */
 export type UserInvoicesArgs = {
   after?: InputMaybe<Scalars['String']['input']>;
   first?: InputMaybe<Scalars['Int']['input']>;
@@ -277,6 +283,7 @@ export type DirectiveResolverFn<
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
+  CacheControlScope: CacheControlScope;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   Density: Density;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
@@ -335,6 +342,19 @@ export type AuthDirectiveResolver<
   Parent,
   ContextType = BffContext,
   Args = AuthDirectiveArgs,
+> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
+export type CacheControlDirectiveArgs = {
+  inheritMaxAge?: Maybe<Scalars['Boolean']['input']>;
+  maxAge?: Maybe<Scalars['Int']['input']>;
+  scope?: Maybe<CacheControlScope>;
+};
+
+export type CacheControlDirectiveResolver<
+  Result,
+  Parent,
+  ContextType = BffContext,
+  Args = CacheControlDirectiveArgs,
 > = DirectiveResolverFn<Result, Parent, ContextType, Args>;
 
 export type CredentialRateLimitDirectiveArgs = {
@@ -593,6 +613,7 @@ export type Resolvers<ContextType = BffContext> = {
 
 export type DirectiveResolvers<ContextType = BffContext> = {
   auth?: AuthDirectiveResolver<any, any, ContextType>;
+  cacheControl?: CacheControlDirectiveResolver<any, any, ContextType>;
   credentialRateLimit?: CredentialRateLimitDirectiveResolver<any, any, ContextType>;
   hasRole?: HasRoleDirectiveResolver<any, any, ContextType>;
   listSize?: ListSizeDirectiveResolver<any, any, ContextType>;

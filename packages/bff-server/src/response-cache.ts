@@ -1,0 +1,200 @@
+import { createHash } from 'node:crypto';
+import type { ApolloServerPlugin } from '@apollo/server';
+import { createEventBus, type EventBus, type EventEnvelope, type Subscription } from '@bff/events';
+import { type EntityLog, entityTag } from '@bff/loaders';
+import type { BffMetrics } from '@bff/observability';
+import type { BffContext } from '@bff/resolvers';
+import {
+  type CacheOutcome,
+  createResponseCachePlugin,
+  MemoryResponseCacheStore,
+  RedisResponseCacheStore,
+  type ResponseCachePluginOptions,
+  type ResponseCacheStore,
+} from '@bff/response-cache';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { BffServerOptions } from './options.ts';
+
+/** What one request read and wrote, kept on its context (a symbol: Apollo copies contexts shallowly). */
+class RequestEntities implements EntityLog {
+  readonly reads = new Set<string>();
+  readonly writes = new Set<string>();
+  read(tag: string) {
+    this.reads.add(tag);
+  }
+  wrote(tag: string) {
+    this.writes.add(tag);
+  }
+}
+const ENTITIES = Symbol('bff.request-entities');
+const entitiesOf = (context: BffContext) =>
+  (context as unknown as Record<symbol, RequestEntities | undefined>)[ENTITIES];
+
+const NOTHING: readonly string[] = Object.freeze([]);
+
+/** A short, printable id from an event payload, or undefined (a malformed event invalidates nothing it cannot name). */
+function idOf(payload: unknown, field: string): string | undefined {
+  const value = (payload as Record<string, unknown> | null | undefined)?.[field];
+  return typeof value === 'string' && value.length > 0 && value.length <= 200 ? value : undefined;
+}
+
+/**
+ * The entities each domain event changes. A product's new price changes every response that
+ * showed the product; a new or paid invoice changes its user's invoice lists and the invoice.
+ */
+export const INVALIDATING_EVENTS: Readonly<Record<string, (payload: unknown) => readonly string[]>> = {
+  'product.price_changed': (payload) => {
+    const id = idOf(payload, 'productId');
+    return id ? [entityTag.product(id)] : NOTHING;
+  },
+  'billing.invoice.created': invoiceTags,
+  'billing.invoice.paid': invoiceTags,
+};
+
+function invoiceTags(payload: unknown): readonly string[] {
+  const tags: string[] = [];
+  const invoiceId = idOf(payload, 'invoiceId');
+  const userId = idOf(payload, 'userId');
+  if (invoiceId) tags.push(entityTag.invoice(invoiceId));
+  if (userId) tags.push(entityTag.invoicesOf(userId));
+  return tags;
+}
+
+export interface BffResponseCache {
+  readonly store: ResponseCacheStore;
+  plugin: ApolloServerPlugin<BffContext>;
+  /** A fresh log of what one request reads and writes, for its loaders and commands. */
+  entityLog(): EntityLog;
+  /** Ties the log to the request's GraphQL context, for the plugin. */
+  bind(context: BffContext, log: EntityLog): void;
+  /** Listens for the domain events that invalidate entries (every replica hears every event). */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The BFF's response cache: the store (Redis shared by every replica when `redisUrl` is set,
+ * else this process's memory), the Apollo plugin, and the invalidation driven by domain
+ * events, which every replica receives on a subscription of its own.
+ */
+export function createBffResponseCache(
+  options: BffServerOptions,
+  settings: {
+    log: FastifyBaseLogger;
+    metrics: BffMetrics;
+    onOutcome: (outcome: CacheOutcome, context: BffContext) => void;
+    /** Spends the rate limits a cached answer's operation would have spent; its refusals. */
+    admit?: ResponseCachePluginOptions<BffContext>['admit'];
+  },
+): BffResponseCache {
+  const config = options.responseCache ?? {};
+  const store: ResponseCacheStore = config.redisUrl
+    ? new RedisResponseCacheStore({
+        url: config.redisUrl,
+        prefix: `${config.keyPrefix ?? 'bff'}:cache:`,
+        timeoutMs: config.storeTimeoutMs ?? 150,
+      })
+    : new MemoryResponseCacheStore({ maxBytes: config.maxBytes ?? 64 * 1024 * 1024 });
+  const { log, metrics } = settings;
+  let subscription: Subscription | undefined;
+  let ownBus: EventBus | undefined;
+
+  const invalidate = async (tags: readonly string[], source: 'event' | 'mutation') => {
+    if (tags.length === 0) return 0;
+    const dropped = await store.invalidate(tags);
+    metrics.responseCacheInvalidations.inc({ source }, dropped);
+    return dropped;
+  };
+
+  const plugin = createResponseCachePlugin<BffContext>({
+    store,
+    app: options.app,
+    // Roles are part of who the viewer is: an answer made for an admin is not a user's.
+    viewerKeyOf: (context) =>
+      context.viewer ? `${context.viewer.id}|${[...context.viewer.roles].sort().join(',')}` : undefined,
+    localeOf: (context) => context.locale,
+    appVersionOf: options.appVersion
+      ? (request) => request.http?.headers.get('x-app-version')?.slice(0, 32)
+      : undefined,
+    vary: options.appVersion ? ['x-app-version'] : [],
+    readTagsOf: (context) => entitiesOf(context)?.reads ?? NOTHING,
+    writtenTagsOf: (context) => entitiesOf(context)?.writes ?? NOTHING,
+    onOutcome: settings.onOutcome,
+    admit: settings.admit,
+    onInvalidated: (dropped) => metrics.responseCacheInvalidations.inc({ source: 'mutation' }, dropped),
+    ...(config.coalesceWaitMs === undefined ? {} : { coalesceWaitMs: config.coalesceWaitMs }),
+  });
+
+  return {
+    store,
+    plugin,
+    entityLog: () => new RequestEntities(),
+    bind(context, entityLog) {
+      (context as unknown as Record<symbol, EntityLog>)[ENTITIES] = entityLog;
+    },
+    async start() {
+      if (store instanceof RedisResponseCacheStore && !(await store.ready()))
+        log.warn('response cache: Redis not reachable at start; serving from the upstreams until it is');
+      if (!config.events && config.amqpUrl) ownBus = createEventBus({ amqpUrl: config.amqpUrl });
+      const bus: EventBus | undefined = config.events ?? ownBus;
+      if (!bus) return;
+      subscription = await bus.subscribe(
+        `bff-${options.app}-response-cache`,
+        Object.keys(INVALIDATING_EVENTS),
+        async (event: EventEnvelope) => {
+          const tags = INVALIDATING_EVENTS[event.type]?.(event.payload) ?? NOTHING;
+          await invalidate(tags, 'event');
+        },
+        {
+          transient: true,
+          // Events published while this replica was cut off are lost: what it cached alone
+          // may show them, so it starts again from nothing. (A Redis cache shared with
+          // replicas that stayed connected has been invalidated by them.)
+          onGap: () => {
+            if (store instanceof MemoryResponseCacheStore)
+              void store.clear().then((dropped) => {
+                metrics.responseCacheInvalidations.inc({ source: 'gap' }, dropped);
+                log.warn({ dropped }, 'response cache: event stream had a gap; local cache cleared');
+              });
+          },
+        },
+      );
+    },
+    async close() {
+      await subscription?.unsubscribe().catch(() => {});
+      await ownBus?.close().catch(() => {});
+      await store.close();
+    },
+  };
+}
+
+/** Entity tags are opaque to HTTP; the ETag is over the body that would be sent. */
+const etagOf = (body: string) => `"${createHash('sha1').update(body).digest('base64url')}"`;
+
+function matches(ifNoneMatch: string, etag: string): boolean {
+  const weak = (tag: string) => tag.trim().replace(/^W\//, '');
+  return ifNoneMatch.split(',').some((tag) => tag.trim() === '*' || weak(tag) === etag);
+}
+
+/**
+ * HTTP caching of public GraphQL answers: a GET answered with `Cache-Control: public` gets an
+ * `ETag`, and a matching `If-None-Match` gets `304 Not Modified` without the body. Private and
+ * uncacheable answers, and POSTs, are left as they are.
+ */
+export function registerHttpCaching(app: FastifyInstance): void {
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.method !== 'GET' || typeof payload !== 'string' || reply.statusCode !== 200) return payload;
+    const cacheControl = reply.getHeader('cache-control');
+    if (typeof cacheControl !== 'string' || !cacheControl.startsWith('public')) return payload;
+    const etag = etagOf(payload);
+    reply.header('etag', etag);
+    const ifNoneMatch = request.headers['if-none-match'];
+    if (typeof ifNoneMatch === 'string' && ifNoneMatch.length <= 2_048 && matches(ifNoneMatch, etag)) {
+      reply.code(304);
+      reply.removeHeader('content-type');
+      reply.removeHeader('content-length');
+      return '';
+    }
+    return payload;
+  });
+}
