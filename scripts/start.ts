@@ -146,6 +146,8 @@ try {
     logLevel: config.LOG_LEVEL,
     logFormat: config.LOG_FORMAT,
     rateLimit: { redisUrl: config.REDIS_URL },
+    // Cached answers are dropped by the services' events on the bus this process shares.
+    responseCache: { redisUrl: config.REDIS_URL, events: bus },
   };
   const bffs: { name: string; title: string; url: string; metricsUrl: string | undefined }[] = [];
   for (const app of apps) {
@@ -189,6 +191,7 @@ ${bffs.map((bff) => `  ${`${bff.title} BFF`.padEnd(17)}${bff.url}/graphql      G
   Storage: ${storage}
   Events:  ${config.AMQP_URL ? 'RabbitMQ (AMQP_URL)' : 'in-process bus'}
   Limits:  ${config.REDIS_URL ? 'Redis (REDIS_URL), shared by replicas' : 'in memory'}; tokens verified against Identity's JWKS
+  Cache:   responses cached by the schema's @cacheControl hints ${config.REDIS_URL ? 'in Redis' : 'in memory'}, dropped by the services' events
 
   Demo users (password "${DEMO_PASSWORD}"):
 ${demoUsers.map((u) => `    ${u.email.padEnd(20)} ${u.id}  roles: ${u.roles.join(', ')}`).join('\n')}

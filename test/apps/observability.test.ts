@@ -135,6 +135,19 @@ describe('metrics and the request log of a BFF', () => {
       rateLimit: 'allowed',
     });
     expect(requestLines[3]).toMatchObject({ status: 429, rateLimit: 'limited', upstreamCalls: 0 });
+    // The same public operation: executed once, then answered from the cache (which still spends
+    // the rate limit, so the fourth and fifth are refused, not served).
+    expect(requestLines.map((line) => line.cache)).toEqual([
+      'miss',
+      'hit',
+      'hit',
+      'none',
+      'none',
+      'none',
+      'none',
+      'none',
+    ]);
+    expect(requestLines.slice(1, 3).map((line) => line.upstreamCalls)).toEqual([0, 0]);
     const decisions = samplesBy(await scrape(app), 'bff_rate_limit_decisions_total', 'decision');
     expect(decisions).toMatchObject({ allowed: 3, limited: 2 });
   });

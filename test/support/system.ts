@@ -51,8 +51,12 @@ export interface System {
   close(): Promise<void>;
 }
 
-export async function startSystem(): Promise<System> {
-  const bus = new InProcessEventBus();
+/**
+ * The services on PGlite. Events go through `options.bus` when given (e.g. RabbitMQ, owned and
+ * closed by the caller), otherwise through an in-process bus of the system's own.
+ */
+export async function startSystem(options: { bus?: EventBus } = {}): Promise<System> {
+  const bus = options.bus ?? new InProcessEventBus();
   const product = await startProductService({
     port: 0,
     database: { schema: 'product' },
@@ -100,7 +104,7 @@ export async function startSystem(): Promise<System> {
       products.close();
       await identity.close();
       await product.close();
-      await bus.close();
+      if (!options.bus) await bus.close();
     },
   };
 }

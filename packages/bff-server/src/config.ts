@@ -26,6 +26,13 @@ export function readBffConfig(defaultPort: number, source: Record<string, string
       METRICS_OPERATION_NAMES: env.string(''),
       /** Shared rate-limit store; in memory (one replica) when unset. */
       REDIS_URL: env.optionalUrl(['redis:', 'rediss:']),
+      /** Whole-response caching by the schema's @cacheControl hints (Redis when REDIS_URL is set). */
+      RESPONSE_CACHE: env.oneOf(['on', 'off'], 'on'),
+      /** Memory the in-process response cache may hold, in MiB (without REDIS_URL). */
+      RESPONSE_CACHE_MAX_MB: env.int(64, { min: 1, max: 4_096 }),
+      RESPONSE_CACHE_STORE_TIMEOUT_MS: env.int(150, { min: 10, max: 5_000 }),
+      /** RabbitMQ, for the domain events that invalidate cached responses; none: entries live their max age. */
+      AMQP_URL: env.optionalUrl(['amqp:', 'amqps:']),
       RATE_LIMIT_ON_STORE_FAILURE: env.oneOf(['open', 'closed'], 'open'),
       RATE_LIMIT_STORE_TIMEOUT_MS: env.int(150, { min: 10, max: 5_000 }),
       RATE_LIMIT_DEFAULT_MAX: env.int(600, { min: 1, max: 1_000_000 }),
@@ -97,6 +104,13 @@ export function bffOptionsFromConfig(config: BffConfig) {
       onStoreFailure: config.RATE_LIMIT_ON_STORE_FAILURE,
       storeTimeoutMs: config.RATE_LIMIT_STORE_TIMEOUT_MS,
       defaults: { max: config.RATE_LIMIT_DEFAULT_MAX, window: config.RATE_LIMIT_DEFAULT_WINDOW },
+    },
+    responseCache: {
+      enabled: config.RESPONSE_CACHE === 'on',
+      redisUrl: config.REDIS_URL,
+      maxBytes: config.RESPONSE_CACHE_MAX_MB * 1024 * 1024,
+      storeTimeoutMs: config.RESPONSE_CACHE_STORE_TIMEOUT_MS,
+      amqpUrl: config.AMQP_URL,
     },
     trustProxy: config.TRUST_PROXY ?? false,
     connectionTimeouts: {

@@ -16,6 +16,12 @@ export interface RabbitMqEventBusOptions {
   url: string;
   /** Durable topic exchange events are published to. @default 'bff.events' */
   exchange?: string;
+  /**
+   * Put before every durable queue's name (`<prefix><consumer>` and its dead-letter queue), so
+   * that deployments or test runs sharing one broker keep their queues apart (a queue is bound to
+   * one dead-letter exchange; two exchanges cannot share it). Letters, digits and `._-`. @default ''
+   */
+  queuePrefix?: string;
   /** Deadline for connecting and for each publisher confirm, in ms. @default 5000 */
   timeoutMs?: number;
   /** Heartbeat in seconds, so a silently dead connection is noticed. @default 10 */
@@ -55,6 +61,7 @@ const ATTEMPT_HEADER = 'x-bff-attempt';
 export class RabbitMqEventBus implements EventBus {
   private readonly url: string;
   private readonly exchange: string;
+  private readonly queuePrefix: string;
   private readonly deadLetterExchange: string;
   private readonly timeoutMs: number;
   private readonly heartbeat: number;
@@ -77,6 +84,12 @@ export class RabbitMqEventBus implements EventBus {
     }
     this.url = options.url;
     this.exchange = options.exchange ?? 'bff.events';
+    this.queuePrefix = options.queuePrefix ?? '';
+    if (typeof this.queuePrefix !== 'string' || !/^[\w.-]{0,64}$/.test(this.queuePrefix)) {
+      throw new TypeError(
+        `RabbitMqEventBus: queuePrefix must be at most 64 of A-Z a-z 0-9 _ . -, received ${JSON.stringify(options.queuePrefix)}`,
+      );
+    }
     this.deadLetterExchange = `${this.exchange}.dead-letter`;
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.heartbeat = options.heartbeatSeconds ?? 10;
@@ -229,7 +242,7 @@ export class RabbitMqEventBus implements EventBus {
   private async startDurableConsumer(model: ChannelModel, state: ConsumerState, mode: DurableMode) {
     const channel = await model.createChannel();
     channel.on('error', () => {});
-    const queue = state.consumer;
+    const queue = `${this.queuePrefix}${state.consumer}`;
     const deadLetterQueue = `${queue}.dead-letter`;
     await channel.assertExchange(this.exchange, 'topic', { durable: true });
     await channel.assertExchange(this.deadLetterExchange, 'direct', { durable: true });
@@ -371,7 +384,7 @@ export class RabbitMqEventBus implements EventBus {
       await new Promise((resolve) => setTimeout(resolve, this.retryDelayMs * attempt));
       // Requeue a copy carrying the attempt count (a plain nack-requeue cannot count), then ack.
       const publisher = await this.channel();
-      await this.confirm(publisher, '', state.consumer, event, attempt + 1);
+      await this.confirm(publisher, '', `${this.queuePrefix}${state.consumer}`, event, attempt + 1);
       channel.ack(message);
     } catch {
       // Channel gone: the broker redelivers the unacked message after reconnect.
