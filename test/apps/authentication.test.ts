@@ -165,19 +165,24 @@ describe('bearer tokens the web BFF refuses, each with 401 UNAUTHENTICATED and n
   });
 
   it('refuses 100 tokens with random kids with at most one JWKS fetch per cooldown', async () => {
-    await app.graphql('{ viewer { id } }', { token: await good() }); // keys cached
-    await new Promise((resolve) => setTimeout(resolve, 1_100)); // the 1 s cooldown has passed
-    const before = jwks.fetches();
     const tokens = await Promise.all(
       Array.from({ length: 100 }, () =>
         sign({ iss: ISSUER, aud: 'web', sub: 'x', iat: now(), exp: now() + 60 }, { kid: randomUUID() }),
       ),
     );
+    await app.graphql('{ viewer { id } }', { token: await good() }); // keys cached
+    await new Promise((resolve) => setTimeout(resolve, 1_100)); // the 1 s cooldown has passed
+    const before = jwks.fetches();
+    const started = performance.now();
     const statuses = await Promise.all(
       tokens.map(async (token) => (await app.graphql('{ viewer { id } }', { token })).status),
     );
+    const cooldowns = Math.floor((performance.now() - started) / 1_000);
     expect(statuses.every((s) => s === 401)).toBe(true);
-    expect(jwks.fetches() - before).toBeLessThanOrEqual(1);
+    // One refetch for the first unknown kid, then at most one per cooldown that passed while the
+    // 100 were answered (a loaded machine can take longer than one): never one per token.
+    expect(jwks.fetches() - before).toBeLessThanOrEqual(1 + cooldowns);
+    expect(jwks.fetches() - before).toBeLessThan(10);
   });
 
   it.each([

@@ -9,7 +9,7 @@ import { HeaderMap } from '@apollo/server';
 import type { GraphQLError } from 'graphql';
 import { type CachePolicy, cachePolicyOf } from './cache-policy.ts';
 import { responseCacheKey } from './key.ts';
-import type { ResponseCacheStore } from './store.ts';
+import type { ResponseCacheStore, SetOutcome } from './store.ts';
 
 /**
  * What the cache did for one request, for its log line and metrics:
@@ -117,6 +117,32 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
   const privateVary = vary(PRIVATE_VARY);
   /** Executions under way for PUBLIC keys: what they stored, or undefined when they stored nothing. */
   const inFlight = new Map<string, Promise<CachedResponse | undefined>>();
+  /** Per request: stops its followers waiting if it ends without willSendResponse (an unexpected error). */
+  const abandon = new WeakMap<object, () => void>();
+
+  // A store should not reject (see ResponseCacheStore); one that does costs the cache, never the answer.
+  const get = async (key: string): Promise<string | undefined> => {
+    try {
+      return await store.get(key);
+    } catch {
+      return undefined;
+    }
+  };
+  const set = async (...args: Parameters<ResponseCacheStore['set']>): Promise<SetOutcome> => {
+    try {
+      return await store.set(...args);
+    } catch {
+      return 'skipped';
+    }
+  };
+  /** Entries dropped, or undefined when the store failed. */
+  const invalidate = async (tags: readonly string[]): Promise<number | undefined> => {
+    try {
+      return await store.invalidate(tags);
+    } catch {
+      return undefined;
+    }
+  };
 
   // Cache-Control and Vary are set in willSendResponse, where every answer gets its headers.
   const answer = (cached: CachedResponse): GraphQLResponse => {
@@ -133,7 +159,12 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
   });
 
   return {
-    async requestDidStart({ contextValue }) {
+    async unexpectedErrorProcessingRequest({ requestContext }) {
+      abandon.get(requestContext)?.();
+    },
+
+    async requestDidStart(startedContext) {
+      const { contextValue } = startedContext;
       const started = now();
       let policy: CachePolicy | undefined;
       let key: string | undefined;
@@ -141,6 +172,10 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
       let served: CachedResponse | undefined;
       let settle: ((stored: CachedResponse | undefined) => void) | undefined;
       const report = () => options.onOutcome?.(outcome, contextValue);
+      abandon.set(startedContext, () => {
+        settle?.(undefined);
+        settle = undefined;
+      });
 
       return {
         async responseForOperation(requestContext) {
@@ -167,13 +202,18 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
             served = cached;
             return answer(cached);
           };
-          const found = parse(await store.get(key), now());
+          const found = parse(await get(key), now());
           if (found) return serve(found, 'hit');
           if (policy.scope === 'PUBLIC' && coalesceWaitMs > 0) {
             const leader = inFlight.get(key);
             if (leader) {
-              const shared = await withinMs(leader, coalesceWaitMs);
-              if (shared) return serve(shared, 'coalesced');
+              // Served from the store, not from the leader's hands: what the leader stored may have
+              // been invalidated since (a write that finished before this request started), in
+              // which case it is gone from the store and this request executes.
+              if (await withinMs(leader, coalesceWaitMs)) {
+                const shared = parse(await get(key), now());
+                if (shared) return serve(shared, 'coalesced');
+              }
             } else {
               const ownKey = key;
               const result = new Promise<CachedResponse | undefined>((resolve) => {
@@ -196,9 +236,13 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
               const written = [...options.writtenTagsOf(contextValue)];
               if (written.length > 0) {
                 // Before the answer leaves: the client's next read must not find the old entry.
-                const dropped = await store.invalidate(written);
-                options.onInvalidated?.(dropped);
-                outcome = 'invalidate';
+                const dropped = await invalidate(written);
+                if (dropped === undefined) {
+                  outcome = 'skip';
+                } else {
+                  options.onInvalidated?.(dropped);
+                  outcome = 'invalidate';
+                }
               }
               headers.set('cache-control', 'no-store');
               return;
@@ -225,7 +269,7 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
               at: now(),
               maxAge: policy.maxAge,
             };
-            const stored = await store.set(
+            const stored = await set(
               key,
               JSON.stringify(entry),
               policy.maxAge,

@@ -101,6 +101,8 @@ export class ShopDatabase {
 export interface RequestRecord {
   readonly read: Set<string>;
   readonly wrote: Set<string>;
+  /** The versions its writes made. */
+  readonly versions: number[];
   /** The state the request read, taken at its first read (or pinned by the test). */
   snapshot: ShopState | undefined;
   outcome: CacheOutcome | undefined;
@@ -127,7 +129,7 @@ export function shopContext(
     viewer: viewer && viewer in USER_NAMES ? viewer : undefined,
     locale: LOCALES.find((locale) => locale === language) ?? 'en',
     db,
-    record: { read: new Set(), wrote: new Set(), snapshot: extra.snapshot, outcome: undefined },
+    record: { read: new Set(), wrote: new Set(), versions: [], snapshot: extra.snapshot, outcome: undefined },
     pause: extra.pause,
   };
 }
@@ -163,7 +165,6 @@ export const shopResolvers = {
     },
     async products(_: unknown, __: unknown, context: ShopContext) {
       context.db.count('products');
-      read(context, 'Products');
       const state = read(context, 'Products');
       for (const id of PRODUCT_IDS) read(context, `Product:${id}`);
       await context.pause?.('products');
@@ -183,14 +184,18 @@ export const shopResolvers = {
       await context.pause?.('setPrice');
       if (PRODUCT_NAMES[id] === undefined) throw new GraphQLError(`no product ${id}`);
       context.record.wrote.add(`Product:${id}`);
-      return productOf(context.db.setPrice(id, price), id);
+      const state = context.db.setPrice(id, price);
+      context.record.versions.push(state.version);
+      return productOf(state, id);
     },
     async addOrder(_: unknown, { productId }: { productId: string }, context: ShopContext) {
       const { viewer } = context;
       if (!viewer) throw new GraphQLError('sign in to order');
       await context.pause?.('addOrder');
       context.record.wrote.add(`Orders:${viewer}`);
-      return context.db.addOrder(viewer, productId);
+      const order = context.db.addOrder(viewer, productId);
+      context.record.versions.push(context.db.state.version);
+      return order;
     },
   },
   Product: {
@@ -278,6 +283,7 @@ export interface ShopOptions {
 
 export interface Shop {
   server: ApolloServer<ShopContext>;
+  /** What requests read and write from now on (a test may start a new one). */
   db: ShopDatabase;
   store: ResponseCacheStore;
   clock: ManualClock;
@@ -321,6 +327,9 @@ export function shopPluginOptions(
   };
 }
 
+/** Apollo logs unexpected errors; the tests that cause them look at the answers instead. */
+const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
 export function createShop(options: ShopOptions = {}): Shop {
   const db = options.db ?? new ShopDatabase();
   const clock = options.clock ?? manualClock();
@@ -331,6 +340,7 @@ export function createShop(options: ShopOptions = {}): Shop {
     typeDefs: shopTypeDefs,
     resolvers: shopResolvers,
     includeStacktraceInErrorResponses: false,
+    logger: quietLogger,
     plugins: [
       ...(options.cache === false ? [] : [createResponseCachePlugin(pluginOptions)]),
       ...(options.plugins ?? []),
@@ -338,7 +348,7 @@ export function createShop(options: ShopOptions = {}): Shop {
   });
   const run = async (request: ShopRequest): Promise<ShopResponse> => {
     const headers = requestHeaders(request);
-    const contextValue = shopContext((name) => headers.get(name), db, {
+    const contextValue = shopContext((name) => headers.get(name), shop.db, {
       pause: request.pause,
       snapshot: request.snapshot,
     });
@@ -367,5 +377,25 @@ export function createShop(options: ShopOptions = {}): Shop {
       record: contextValue.record,
     };
   };
-  return { server, db, store, clock, outcomes, pluginOptions, run };
+  const shop: Shop = { server, db, store, clock, outcomes, pluginOptions, run };
+  return shop;
+}
+
+/**
+ * A store that forwards to `target()` (which a test may swap), with some methods replaced:
+ * slow, failing or watched stores for the tests.
+ */
+export function delegatingStore(
+  target: () => ResponseCacheStore,
+  overrides: Partial<Pick<ResponseCacheStore, 'get' | 'set' | 'invalidate'>> = {},
+): ResponseCacheStore {
+  return {
+    get: overrides.get ?? ((key) => target().get(key)),
+    set: overrides.set ?? ((...args) => target().set(...args)),
+    invalidate: overrides.invalidate ?? ((tags) => target().invalidate(tags)),
+    get stats() {
+      return target().stats;
+    },
+    close: () => target().close(),
+  };
 }
