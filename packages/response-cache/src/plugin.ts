@@ -229,7 +229,7 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
           return null;
         },
 
-        async willSendResponse({ response, operation, errors }) {
+        async willSendResponse({ response, operation, errors, requestIsBatched }) {
           const headers = response.http.headers;
           try {
             if (operation?.operation === 'mutation') {
@@ -279,6 +279,12 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
             if (stored === 'stored') settle?.(entry);
             else outcome = stored === 'stale' ? 'stale' : 'skip';
           } finally {
+            // The operations of a batched request share one set of HTTP headers: one private or
+            // uncacheable answer among them must not go out under another's public header.
+            if (requestIsBatched) {
+              headers.set('cache-control', 'no-store');
+              headers.delete('age');
+            }
             // Whatever happened, whoever waits for this execution stops waiting.
             settle?.(undefined);
             settle = undefined;

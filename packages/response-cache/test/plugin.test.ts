@@ -144,6 +144,41 @@ describe('createResponseCachePlugin: hits and their headers', () => {
   });
 });
 
+describe('createResponseCachePlugin: batched HTTP requests', () => {
+  it('answers a batch no-store: its operations share one set of headers', async () => {
+    const shop = createShop({ allowBatchedHttpRequests: true });
+    const { url } = await startStandaloneServer(shop.server, {
+      listen: { port: 0 },
+      context: async ({ req }) => {
+        const value = (name: string) => {
+          const header = req.headers[name];
+          return Array.isArray(header) ? header[0] : header;
+        };
+        return shopContext(value, shop.db);
+      },
+    });
+    try {
+      const batch = (operations: { query: string; variables?: Record<string, unknown> }[]) =>
+        fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-viewer': 'ada' },
+          body: JSON.stringify(operations),
+        });
+      // Ada's private answer first, a public one last: the last header set must not win.
+      const mixed = await batch([{ query: ME }, { query: PRODUCT, variables: { id: 'p1' } }]);
+      expect(mixed.status).toBe(200);
+      expect(mixed.headers.get('cache-control')).toBe('no-store');
+      // Even a batch of public hits is not given a shared-cache header.
+      await batch([{ query: PRODUCT, variables: { id: 'p1' } }]);
+      const hits = await batch([{ query: PRODUCT, variables: { id: 'p1' } }]);
+      expect(hits.headers.get('cache-control')).toBe('no-store');
+      expect(hits.headers.get('age')).toBeNull();
+    } finally {
+      await shop.server.stop();
+    }
+  });
+});
+
 describe('createResponseCachePlugin: PRIVATE answers', () => {
   it("never serves one viewer's answer to another, nor to an anonymous request", async () => {
     const shop = shopFor();

@@ -279,6 +279,8 @@ export interface ShopOptions {
   plugin?: Partial<ResponseCachePluginOptions<ShopContext>>;
   /** Installed after the cache plugin. */
   plugins?: ApolloServerPlugin<ShopContext>[];
+  /** Apollo's batched HTTP requests (several operations in one POST). @default false */
+  allowBatchedHttpRequests?: boolean;
 }
 
 export interface Shop {
@@ -340,6 +342,7 @@ export function createShop(options: ShopOptions = {}): Shop {
     typeDefs: shopTypeDefs,
     resolvers: shopResolvers,
     includeStacktraceInErrorResponses: false,
+    allowBatchedHttpRequests: options.allowBatchedHttpRequests ?? false,
     logger: quietLogger,
     plugins: [
       ...(options.cache === false ? [] : [createResponseCachePlugin(pluginOptions)]),
