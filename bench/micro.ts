@@ -5,7 +5,11 @@
 //      process, 16 requests in flight;
 //   2. JSON.stringify (what Apollo Server writes responses with) against graphql-jit's compiled
 //      serializer for the same medium response;
-//   3. what the edge checks of issue 10 add to a request that carries variables: the nesting
+//   3. what the response cache's miss path (issue 13) adds to the medium answer: the policy
+//      (memoised per document), the key (canonical variables, sha256), the lookup, the entry
+//      serialised and the write (refused by a store too small, as on the private workloads of
+//      `pnpm bench`), against Apollo's serialization of the answer alone;
+//   4. what the edge checks of issue 10 add to a request that carries variables: the nesting
 //      walk of `variables` and `extensions` (graphql-js coerces the variables again only when
 //      graphql-jit has refused them), against graphql-jit running the operation alone.
 // Each pair alternates for BENCH_MICRO_ROUNDS (5) rounds; the figure is CPU time per operation
@@ -17,6 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nestingExceeds } from '@bff/bff-server';
+import { cachePolicyOf, MemoryResponseCacheStore, responseCacheKey } from '@bff/response-cache';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { getVariableValues, Kind, parse } from 'graphql';
 import { compileQuery, isCompiledQuery } from 'graphql-jit';
@@ -157,6 +162,37 @@ async function main() {
     'response serialization: medium without its DateTime (11 KB)',
     ['JSON.stringify', () => cpuPerOp(20_000, 1, () => JSON.stringify(result))],
     ['graphql-jit compiled', () => cpuPerOp(20_000, 1, () => compiled.stringify(result))],
+  );
+
+  // The cache's miss path on the medium answer, as the plugin runs it (src/plugin.ts).
+  const mediumDocument = parse(workloads.medium.query);
+  const tooSmall = new MemoryResponseCacheStore({ maxBytes: 1 });
+  const tags = invoices.flatMap((invoice) => [
+    `Invoice:${invoice.id}`,
+    ...invoice.lines.map((line) => `Product:${line.productId}`),
+  ]);
+  const missPath = async () => {
+    const policy = cachePolicyOf(schema, mediumDocument, undefined);
+    const key = responseCacheKey({
+      app: 'web',
+      operationHash: 'f'.repeat(64),
+      operationName: undefined,
+      variables: {},
+      locale: 'en-US',
+      viewerId: 'user-1|customer',
+      scope: policy.scope,
+    }) as string;
+    await tooSmall.get(key);
+    const answer = JSON.stringify(result);
+    await tooSmall.set(key, JSON.stringify({ data: result.data, at: Date.now(), maxAge: 30 }), 30, tags, {
+      unchangedSince: Date.now() - 500,
+    });
+    return answer;
+  };
+  await pair(
+    'response cache miss path on the medium answer (issue 13)',
+    ['JSON.stringify alone', () => cpuPerOp(20_000, 1, () => JSON.stringify(result))],
+    ['+ policy, key, lookup, entry, refused write', () => cpuPerOp(20_000, 1, missPath)],
   );
 
   // A request with variables, as the mobile Catalogue operation sends it.
