@@ -102,7 +102,7 @@ interface Child {
 }
 
 /**
- * Node flags the BFF is deployed with (NODE_OPTIONS in deploy/k8s/web-bff.yaml; a test keeps
+ * Node flags the BFF is deployed with (NODE_OPTIONS of the BFF Deployments in deploy/k8s/base; test/deploy/manifests.test.ts keeps
  * the two the same), so that the benchmark runs the BFF as shipped.
  */
 export const SHIPPED_BFF_NODE_FLAGS = ['--max-semi-space-size=64'];
