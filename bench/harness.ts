@@ -81,7 +81,7 @@ export interface TelemetryStats {
 /** How often the observed contender is scraped (`BENCH_SCRAPE_MS`). @default 5000: Prometheus usually scrapes every 15–60 s */
 const SCRAPE_EVERY_MS = Number(process.env.BENCH_SCRAPE_MS ?? 5_000);
 
-async function scrape(metricsUrl: string): Promise<{ ok: boolean; requestsServed: number }> {
+export async function scrape(metricsUrl: string): Promise<{ ok: boolean; requestsServed: number }> {
   try {
     const response = await fetch(`${metricsUrl}/metrics`);
     const text = await response.text();
@@ -96,7 +96,7 @@ async function scrape(metricsUrl: string): Promise<{ ok: boolean; requestsServed
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-interface Child {
+export interface Child {
   process: ChildProcess;
   info: Record<string, unknown>;
 }
@@ -149,7 +149,7 @@ function unsupported(contender: ContenderName, workload: WorkloadName): string |
   return undefined;
 }
 
-function startChild(
+export function startChild(
   contender: string,
   config: Record<string, unknown>,
   workload?: WorkloadName,
@@ -205,7 +205,7 @@ function startChild(
   });
 }
 
-async function stopChild(child: Child): Promise<void> {
+export async function stopChild(child: Child): Promise<void> {
   if (child.process.exitCode !== null) return;
   const exited = new Promise((resolve) => child.process.once('exit', resolve));
   child.process.kill('SIGTERM');
@@ -213,7 +213,7 @@ async function stopChild(child: Child): Promise<void> {
 }
 
 /** User + system CPU time a process has used so far, in µs (from /proc; 0 where there is none). */
-function cpuUs(pid: number | undefined): number {
+export function cpuUs(pid: number | undefined): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
     // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux).
@@ -234,7 +234,10 @@ function peakRssMb(pid: number | undefined): number {
 }
 
 /** Sends one request of a workload and reads the whole answer. */
-async function send(origin: string, request: WorkloadRequest): Promise<{ status: number; text: string }> {
+export async function send(
+  origin: string,
+  request: WorkloadRequest,
+): Promise<{ status: number; text: string }> {
   const response = await fetch(`${origin}${request.path}`, {
     method: request.method,
     headers: request.headers,
@@ -308,7 +311,7 @@ async function openLoopLoad(
   };
 }
 
-async function load(
+export async function load(
   origin: string,
   requests: readonly WorkloadRequest[],
   golden: Map<string, string>,

@@ -87,6 +87,8 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
       // info, a metrics listener (scraped by the harness every second) and traces sampled at 10%,
       // exported over OTLP/HTTP to the fake upstreams' receiver.
       const observed = role === 'bff-observed';
+      // BENCH_OBSERVED_WITHOUT=log,tracing: bff-observed without those parts, to apportion its cost.
+      const without = new Set((process.env.BENCH_OBSERVED_WITHOUT ?? '').split(',').filter(Boolean));
       if (observed && !config.otlpEndpoint) throw new Error('bff-observed needs an otlpEndpoint');
       const options: WebBffOptions = {
         port: 0,
@@ -95,14 +97,16 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
         productAddr: config.productAddr,
         production: true,
         graphiql: false,
-        logLevel: observed ? 'info' : false,
+        logLevel: observed && !without.has('log') ? 'info' : false,
         ...(observed
           ? {
-              logDestination: productionLikeLogSink(),
+              ...(without.has('log') ? {} : { logDestination: productionLikeLogSink() }),
               observability: {
                 metricsPort: 0,
                 metricsHost: '127.0.0.1',
-                tracing: { endpoint: config.otlpEndpoint, sampleRatio: 0.1 },
+                ...(without.has('tracing')
+                  ? {}
+                  : { tracing: { endpoint: config.otlpEndpoint, sampleRatio: 0.1 } }),
               },
             }
           : {}),
