@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError, env, readConfig } from '@bff/config';
 import { telemetryEnv } from '@bff/observability';
@@ -50,6 +51,9 @@ export function readBffConfig(defaultPort: number, source: Record<string, string
       REQUEST_TIMEOUT_MS: env.int(30_000, { min: 100, max: 600_000 }),
       /** An idle keep-alive connection is closed after this many ms: above the load balancer's idle timeout. */
       KEEP_ALIVE_TIMEOUT_MS: env.int(72_000, { min: 1_000, max: 600_000 }),
+      /** PEM certificate (chain) and key: set both to serve HTTPS (no ingress in front). */
+      TLS_CERT_FILE: env.optionalString(),
+      TLS_KEY_FILE: env.optionalString(),
     },
     source,
   );
@@ -63,6 +67,7 @@ export function readBffConfig(defaultPort: number, source: Record<string, string
   } catch (error) {
     throw new ConfigError([(error as Error).message]);
   }
+  checkTlsFiles(config.TLS_CERT_FILE, config.TLS_KEY_FILE);
   return Object.freeze({
     ...config,
     production: config.NODE_ENV === 'production',
@@ -70,6 +75,28 @@ export function readBffConfig(defaultPort: number, source: Record<string, string
   });
 }
 export type BffConfig = ReturnType<typeof readBffConfig>;
+
+/** Both or neither, and readable now: a typo in a mount path fails the start, not the first handshake. */
+function checkTlsFiles(certFile: string | undefined, keyFile: string | undefined): void {
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new ConfigError([
+      `TLS_CERT_FILE and TLS_KEY_FILE must be set together (only ${certFile === undefined ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE'} is set)`,
+    ]);
+  }
+  const problems: string[] = [];
+  for (const [name, file] of [
+    ['TLS_CERT_FILE', certFile],
+    ['TLS_KEY_FILE', keyFile],
+  ] as const) {
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (error) {
+      problems.push(`${name}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+}
 
 /** The server options a config describes (everything but the app's own schema, resolvers and policy). */
 export function bffOptionsFromConfig(config: BffConfig) {
@@ -118,6 +145,10 @@ export function bffOptionsFromConfig(config: BffConfig) {
       requestMs: config.REQUEST_TIMEOUT_MS,
       keepAliveMs: config.KEEP_ALIVE_TIMEOUT_MS,
     },
+    tls:
+      config.TLS_CERT_FILE && config.TLS_KEY_FILE
+        ? { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE }
+        : undefined,
   };
 }
 

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Server as TlsServer } from 'node:tls';
 import { loggerOptions } from '@bff/observability';
 import type { OperationLimits } from '@bff/operation-limits';
 import cors from '@fastify/cors';
@@ -7,6 +8,7 @@ import { connectionTimeoutsOption, trustProxyOption } from './config.ts';
 import { answerClientError, registerHttpErrorHandler } from './error-handling.ts';
 import type { BffServerOptions } from './options.ts';
 import type { BffTelemetry } from './telemetry.ts';
+import { readTlsPair, tlsOption, watchTlsFiles } from './tls.ts';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -21,6 +23,15 @@ export async function createHttpApp(
 ): Promise<FastifyInstance> {
   const { limits, exposeLimits, telemetry } = settings;
   const timeouts = connectionTimeoutsOption(options.connectionTimeouts);
+  const tls = tlsOption(options.tls);
+  const pair = tls ? readTlsPair(tls) : undefined;
+  // Node checks the headers and request deadlines on an interval, not per request; they and
+  // the interval go to http(s).createServer, Fastify sets the rest on the server it creates.
+  const deadlines = {
+    headersTimeout: timeouts.headersMs,
+    requestTimeout: timeouts.requestMs,
+    connectionsCheckingInterval: timeouts.checkIntervalMs,
+  };
   const app = Fastify({
     // What Node's parser refuses (headers too large, a malformed request line) is answered in
     // the GraphQL error shape too, with a code.
@@ -41,16 +52,11 @@ export async function createHttpApp(
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     // Fastify stops reading a body past this and answers 413 without buffering the rest.
     bodyLimit: limits.maxBodyBytes,
-    // Node checks the headers and request deadlines on an interval, not per request; they and
-    // the interval go to http.createServer, Fastify sets the rest on the server it creates.
     requestTimeout: timeouts.requestMs,
     keepAliveTimeout: timeouts.keepAliveMs,
     connectionTimeout: timeouts.idleMs,
-    http: {
-      headersTimeout: timeouts.headersMs,
-      requestTimeout: timeouts.requestMs,
-      connectionsCheckingInterval: timeouts.checkIntervalMs,
-    },
+    // With `https`, Fastify gives https.createServer that object alone: the deadlines go in it.
+    ...(pair ? { https: { ...pair, ...deadlines } } : { http: deadlines }),
     // Only these proxies' X-Forwarded-For is read; without any, request.ip is the socket's peer.
     trustProxy: trustProxyOption(options.trustProxy ?? false),
     return503OnClosing: true,
@@ -59,6 +65,12 @@ export async function createHttpApp(
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
   });
+  if (tls && pair) {
+    const reloading = watchTlsFiles(app.server as unknown as TlsServer, tls, pair, { log: app.log });
+    // preClose runs first on a started app; onClose also on one that never finished starting.
+    app.addHook('preClose', async () => reloading.close());
+    app.addHook('onClose', async () => reloading.close());
+  }
   telemetry.registerHttpHooks(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -83,6 +83,12 @@ export interface BffServerOptions {
    * Checked at start (TypeError naming the value). @default false: X-Forwarded-For is ignored
    */
   trustProxy?: TrustProxy | undefined;
+  /**
+   * Serve HTTPS with these PEM files (`TLS_CERT_FILE`, `TLS_KEY_FILE`), for deployments without
+   * an ingress. Read at start (an unreadable file or a mismatched pair fails it); a renewed pair
+   * is picked up for new connections without a restart. None: plain HTTP.
+   */
+  tls?: { certFile: string; keyFile: string } | undefined;
   /** Deadlines for slow clients (headers 10 s, request 30 s, keep-alive 72 s). */
   connectionTimeouts?: ConnectionTimeouts | undefined;
   /**

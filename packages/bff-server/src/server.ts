@@ -206,7 +206,7 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
   if (!address || typeof address === 'string') throw new Error('BFF has no TCP address');
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
     app,
     apollo,
     rateLimitStats: rateLimiting.stats,
