@@ -22,7 +22,8 @@ describe.each(transports)('domain events between services (%s)', (transport) => 
   const buses: EventBus[] = [];
   const busFor = () => {
     if (transport === 'in-process') return shared;
-    const bus = new RabbitMqEventBus({ url: amqpUrl as string, exchange });
+    // Queues of this run's own: another run or a dev stack on the broker uses the same consumer names.
+    const bus = new RabbitMqEventBus({ url: amqpUrl as string, exchange, queuePrefix: `${run}.` });
     buses.push(bus);
     return bus;
   };
@@ -70,8 +71,8 @@ describe.each(transports)('domain events between services (%s)', (transport) => 
       const model = await connect(amqpUrl as string);
       const channel = await model.createChannel();
       for (const queue of [observer, 'billing.accounts']) {
-        await channel.deleteQueue(queue);
-        await channel.deleteQueue(`${queue}.dead-letter`);
+        await channel.deleteQueue(`${run}.${queue}`);
+        await channel.deleteQueue(`${run}.${queue}.dead-letter`);
       }
       await channel.deleteExchange(exchange);
       await channel.deleteExchange(`${exchange}.dead-letter`);
