@@ -83,7 +83,8 @@ describe.runIf(real)('the response cache with two replicas sharing Redis and Rab
     const channel = await model.createChannel();
     for (const queue of ['billing.accounts', 'billing.accounts.dead-letter'])
       await channel.deleteQueue(`${run}.${queue}`).catch(() => {});
-    for (const name of [exchange, `${exchange}.dead-letter`]) await channel.deleteExchange(name).catch(() => {});
+    for (const name of [exchange, `${exchange}.dead-letter`])
+      await channel.deleteExchange(name).catch(() => {});
     await model.close();
     const raw = new Redis(redisUrl as string);
     const keys = await raw.keys(`${keyPrefix}:*`);
