@@ -121,6 +121,8 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
         // (policy, key, lookup, the entry serialised, the write refused) and is then executed.
         // The catalogue runs with the cache as shipped.
         ...(config.iosEntry ? {} : { responseCache: { maxBytes: 1 } }),
+        // BENCH_RESPONSE_CACHE=off: the cache switched off, to tell its cost from the rest's.
+        ...(process.env.BENCH_RESPONSE_CACHE === 'off' ? { responseCache: { enabled: false } } : {}),
       };
       const bff = config.iosEntry ? await startIos(config.iosEntry, options) : await startWebBff(options);
       return { info: { url: bff.url, path: '/graphql', metricsUrl: bff.metricsUrl }, close: bff.close };
