@@ -15,7 +15,13 @@ import {
   workloadRequests,
 } from './workloads.ts';
 
-type BffRole = 'bff' | 'bff-graphql-js' | 'bff-without-plugins' | 'bff-telemetry-off' | 'bff-observed';
+type BffRole =
+  | 'bff'
+  | 'bff-graphql-js'
+  | 'bff-without-plugins'
+  | 'bff-telemetry-off'
+  | 'bff-observed'
+  | 'bff-cache-off';
 type Role = BffRole | 'handwritten' | 'naive';
 /**
  * A role, or a BFF role at a git revision (`bff@HEAD~1`, `bff@main`): that revision is checked

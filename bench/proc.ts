@@ -78,6 +78,7 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
     }
     case 'bff':
     case 'bff-graphql-js':
+    case 'bff-cache-off':
     case 'bff-without-plugins':
     case 'bff-telemetry-off':
     case 'bff-observed': {
@@ -121,8 +122,11 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
         // (policy, key, lookup, the entry serialised, the write refused) and is then executed.
         // The catalogue runs with the cache as shipped.
         ...(config.iosEntry ? {} : { responseCache: { maxBytes: 1 } }),
-        // BENCH_RESPONSE_CACHE=off: the cache switched off, to tell its cost from the rest's.
-        ...(process.env.BENCH_RESPONSE_CACHE === 'off' ? { responseCache: { enabled: false } } : {}),
+        // `bff-cache-off`, or BENCH_RESPONSE_CACHE=off for every BFF contender: the cache switched
+        // off, to tell its cost from the rest's (`BENCH_AB=bff-cache-off,bff`).
+        ...(role === 'bff-cache-off' || process.env.BENCH_RESPONSE_CACHE === 'off'
+          ? { responseCache: { enabled: false } }
+          : {}),
       };
       const bff = config.iosEntry ? await startIos(config.iosEntry, options) : await startWebBff(options);
       return { info: { url: bff.url, path: '/graphql', metricsUrl: bff.metricsUrl }, close: bff.close };

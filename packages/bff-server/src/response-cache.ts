@@ -12,13 +12,15 @@ import {
   type ResponseCachePluginOptions,
   type ResponseCacheStore,
 } from '@bff/response-cache';
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { BffServerOptions } from './options.ts';
 
 /** What one request read and wrote, kept on its context (a symbol: Apollo copies contexts shallowly). */
 class RequestEntities implements EntityLog {
   readonly reads = new Set<string>();
   readonly writes = new Set<string>();
+  /** The write of this request's answer, handed to the HTTP layer, which has the body as sent. */
+  pendingStore: ((body: string | undefined) => Promise<void>) | undefined;
   read(tag: string) {
     this.reads.add(tag);
   }
@@ -67,6 +69,11 @@ export interface BffResponseCache {
   entityLog(): EntityLog;
   /** Ties the log to the request's GraphQL context, for the plugin. */
   bind(context: BffContext, log: EntityLog): void;
+  /**
+   * Stores the request's answer, if the plugin handed its write over, from the body as it was
+   * sent (undefined: none was, or not one to cache). Called by the GraphQL route once per request.
+   */
+  storeSent(context: BffContext, body: string | undefined): Promise<void>;
   /** Listens for the domain events that invalidate entries (every replica hears every event). */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -118,6 +125,13 @@ export function createBffResponseCache(
       : undefined,
     vary: options.appVersion ? ['x-app-version'] : [],
     readTagsOf: (context) => entitiesOf(context)?.reads ?? NOTHING,
+    // Stored from the body the GraphQL route sends (graphql-route.ts): serialised once, not twice.
+    deferStore: (context, write) => {
+      const entities = entitiesOf(context);
+      if (!entities) return false;
+      entities.pendingStore = write;
+      return true;
+    },
     writtenTagsOf: (context) => entitiesOf(context)?.writes ?? NOTHING,
     onOutcome: settings.onOutcome,
     admit: settings.admit,
@@ -131,6 +145,13 @@ export function createBffResponseCache(
     entityLog: () => new RequestEntities(),
     bind(context, entityLog) {
       (context as unknown as Record<symbol, EntityLog>)[ENTITIES] = entityLog;
+    },
+    async storeSent(context, body) {
+      const entities = entitiesOf(context);
+      const write = entities?.pendingStore;
+      if (!entities || !write) return;
+      entities.pendingStore = undefined;
+      await write(body);
     },
     async start() {
       if (store instanceof RedisResponseCacheStore && !(await store.ready()))
@@ -177,24 +198,21 @@ function matches(ifNoneMatch: string, etag: string): boolean {
 }
 
 /**
- * HTTP caching of public GraphQL answers: a GET answered with `Cache-Control: public` gets an
- * `ETag`, and a matching `If-None-Match` gets `304 Not Modified` without the body. Private and
- * uncacheable answers, and POSTs, are left as they are.
+ * HTTP caching of a public GraphQL answer to a GET: one sent with `Cache-Control: public` gets
+ * an `ETag` over its body, and a matching `If-None-Match` gets `304 Not Modified` instead of the
+ * body (true: send nothing). Private and uncacheable answers are left as they are.
  */
-export function registerHttpCaching(app: FastifyInstance): void {
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (request.method !== 'GET' || typeof payload !== 'string' || reply.statusCode !== 200) return payload;
-    const cacheControl = reply.getHeader('cache-control');
-    if (typeof cacheControl !== 'string' || !cacheControl.startsWith('public')) return payload;
-    const etag = etagOf(payload);
-    reply.header('etag', etag);
-    const ifNoneMatch = request.headers['if-none-match'];
-    if (typeof ifNoneMatch === 'string' && ifNoneMatch.length <= 2_048 && matches(ifNoneMatch, etag)) {
-      reply.code(304);
-      reply.removeHeader('content-type');
-      reply.removeHeader('content-length');
-      return '';
-    }
-    return payload;
-  });
+export function notModified(request: FastifyRequest, reply: FastifyReply, body: string): boolean {
+  if (reply.statusCode !== 200) return false;
+  const cacheControl = reply.getHeader('cache-control');
+  if (typeof cacheControl !== 'string' || !cacheControl.startsWith('public')) return false;
+  const etag = etagOf(body);
+  reply.header('etag', etag);
+  const ifNoneMatch = request.headers['if-none-match'];
+  if (typeof ifNoneMatch !== 'string' || ifNoneMatch.length > 2_048 || !matches(ifNoneMatch, etag))
+    return false;
+  reply.code(304);
+  reply.removeHeader('content-type');
+  reply.removeHeader('content-length');
+  return true;
 }

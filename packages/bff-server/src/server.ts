@@ -3,7 +3,7 @@ import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
-import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
+import { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import { applyAuthDirectives, createAuthPlugin } from '@bff/auth';
 import { createCostPlugin, limitValidationRules, validateLimits } from '@bff/operation-limits';
 import { manifestCache } from '@bff/persisted-operations';
@@ -17,12 +17,13 @@ import type { BffContext } from '@bff/resolvers';
 import { createErrorLogPlugin, createOperationResolutionPlugin, formatError } from './error-handling.ts';
 import { registerGraphiql } from './graphiql.ts';
 import { createContextFactory } from './graphql-context.ts';
+import { registerGraphqlRoute } from './graphql-route.ts';
 import { registerHealthRoutes } from './health.ts';
 import { createHttpApp } from './http-app.ts';
 import { jitGateway } from './jit-executor.ts';
 import type { BffServerOptions, RunningBff } from './options.ts';
 import { registerRequestGuards } from './request-guards.ts';
-import { type BffResponseCache, createBffResponseCache, registerHttpCaching } from './response-cache.ts';
+import { type BffResponseCache, createBffResponseCache } from './response-cache.ts';
 import { buildBffSchema } from './schema.ts';
 import { createBffTelemetry } from './telemetry.ts';
 import { createUpstreams, createVerifier } from './upstreams.ts';
@@ -136,7 +137,6 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     const owned = cache;
     opened.push(() => owned.close());
     await cache.start();
-    registerHttpCaching(app);
   }
 
   const schema = buildBffSchema(
@@ -187,13 +187,13 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
   await apollo.start();
   opened.push(() => apollo.stop());
 
-  app.route({
-    url: '/graphql',
-    method: ['GET', 'POST'],
-    handler: fastifyApolloHandler(apollo, {
-      context: createContextFactory(options, upstreams, telemetry, cache),
-    }),
-  });
+  registerGraphqlRoute(
+    app,
+    '/graphql',
+    apollo,
+    createContextFactory(options, upstreams, telemetry, cache),
+    cache,
+  );
 
   let draining = false;
   registerHealthRoutes(app, { upstreams, guards, draining: () => draining });

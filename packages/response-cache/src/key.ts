@@ -21,10 +21,11 @@ export interface ResponseCacheKeyParts {
   scope: CacheScope;
 }
 
-const KEY_VERSION = 'v1';
+/** Bumped whenever keys or entries change shape, so replicas of two releases never share entries. */
+const KEY_VERSION = 'v2';
 
 /**
- * The store key of one response: `v1:<scope>:<sha256 base64url>` over every part, with the
+ * The store key of one response: `v2:<scope>:<sha256 base64url>` over every part, with the
  * variables canonicalised (object keys sorted at every depth), so equal requests share a key
  * whatever order their variables came in, and nothing a client sends makes a key long or lets
  * two different requests collide by concatenation.
@@ -56,15 +57,17 @@ export function responseCacheKey(parts: ResponseCacheKeyParts): string | undefin
     if (!parts.viewerId) return undefined;
     viewer = parts.viewerId;
   }
-  const canonical = JSON.stringify([
-    app,
-    operationHash,
-    parts.operationName ?? null,
-    locale,
-    parts.appVersion ?? null,
-    viewer,
-    canonicalJson(variables),
-  ]);
+  // The parts as one JSON array, then the variables' canonical JSON: the array is complete JSON,
+  // so where it ends is never in doubt and no two requests concatenate to the same text.
+  const canonical =
+    JSON.stringify([
+      app,
+      operationHash,
+      parts.operationName ?? null,
+      locale,
+      parts.appVersion ?? null,
+      viewer,
+    ]) + canonicalJson(variables);
   return `${KEY_VERSION}:${scope}:${createHash('sha256').update(canonical).digest('base64url')}`;
 }
 
@@ -74,23 +77,35 @@ export function responseCacheKey(parts: ResponseCacheKeyParts): string | undefin
  * what JSON cannot hold (a BigInt, a cycle) rather than keying it ambiguously.
  */
 export function canonicalVariables(variables: Readonly<Record<string, unknown>> | null | undefined): string {
-  return JSON.stringify(canonicalJson(variables ?? {}));
+  return canonicalJson(variables ?? {});
 }
 
-function canonicalJson(value: unknown): unknown {
-  // A JSON round trip first: it applies toJSON, drops undefined and functions, and throws on
-  // BigInt and cycles; what is left is plain objects, arrays and primitives.
-  const plain: unknown = JSON.parse(JSON.stringify(value) ?? 'null');
-  return sortKeys(plain);
+function canonicalJson(value: unknown): string {
+  // Most requests have no variables: nothing to sort.
+  if (value !== null && typeof value === 'object' && !Array.isArray(value) && isEmpty(value)) return '{}';
+  // JSON.stringify applies toJSON before the replacer sees a value, drops undefined and
+  // functions, and throws on BigInt and cycles; the replacer only puts keys in order.
+  return JSON.stringify(value, inKeyOrder) ?? 'null';
 }
 
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value === null || typeof value !== 'object') return value;
+/** A plain object without members (one with a prototype of its own may have a `toJSON`). */
+function isEmpty(value: object): boolean {
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return false;
+  for (const _ in value) return false;
+  return true;
+}
+
+function inKeyOrder(_key: string, value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value;
+  const source = value as Record<string, unknown>;
+  const names = Object.keys(source);
+  let ordered = true;
+  for (let i = 1; i < names.length && ordered; i++) ordered = (names[i - 1] as string) < (names[i] as string);
+  if (ordered) return value;
   // No prototype, so a member named `__proto__` stays a member instead of vanishing.
   const sorted: Record<string, unknown> = Object.create(null);
-  const source = value as Record<string, unknown>;
-  for (const name of Object.keys(source).sort()) sorted[name] = sortKeys(source[name]);
+  for (const name of names.sort()) sorted[name] = source[name];
   return sorted;
 }
 

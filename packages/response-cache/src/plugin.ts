@@ -48,6 +48,15 @@ export interface ResponseCachePluginOptions<TContext extends BaseContext> {
         requestContext: GraphQLRequestContextResponseForOperation<TContext>,
       ) => Promise<readonly GraphQLError[]>)
     | undefined;
+  /**
+   * Lets the HTTP layer store a fresh answer from the body it sends, so that the answer is
+   * serialised once, not twice. Called in `willSendResponse` for an answer to be stored; return
+   * true to take it, and then call `store` exactly once, with the response body exactly as sent
+   * (the JSON of this one GraphQL response), or with undefined if none was sent. Whoever waits
+   * for this execution (coalesced requests) and `onOutcome` wait for that call. Return false, or
+   * leave this out, and the plugin serialises the data itself.
+   */
+  deferStore?(context: TContext, store: (body: string | undefined) => Promise<void>): boolean;
   /** Called once per request with what the cache did. */
   onOutcome?(outcome: CacheOutcome, context: TContext): void;
   /** Told the number of entries a mutation dropped. */
@@ -68,7 +77,7 @@ export interface ResponseCachePluginOptions<TContext extends BaseContext> {
   now?: () => number;
 }
 
-/** What the store holds per response: the data and when and for how long it was stored. */
+/** A stored response, read back: the data and when and for how long it was stored. */
 interface CachedResponse {
   data: Record<string, unknown>;
   /** Stored at, ms since the epoch. */
@@ -76,6 +85,13 @@ interface CachedResponse {
   /** maxAge in seconds. */
   maxAge: number;
 }
+
+/**
+ * What the store holds per response: `<at>:<maxAge>:<body>`, the time it was stored (ms since
+ * the epoch), its max age (s) and the GraphQL response's JSON as it was sent (`{"data":…}`, and
+ * any `extensions`), so the body the HTTP layer already serialised is stored as it is.
+ */
+const entryOf = (at: number, maxAge: number, body: string) => `${at}:${maxAge}:${body}`;
 
 const PRIVATE_VARY = ['authorization', 'cookie', 'accept-language'];
 const PUBLIC_VARY = ['accept-language'];
@@ -115,9 +131,9 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
   const vary = (scopeVary: readonly string[]) => [...scopeVary, ...(options.vary ?? [])].join(', ');
   const publicVary = vary(PUBLIC_VARY);
   const privateVary = vary(PRIVATE_VARY);
-  /** Executions under way for PUBLIC keys: what they stored, or undefined when they stored nothing. */
-  const inFlight = new Map<string, Promise<CachedResponse | undefined>>();
-  /** Per request: stops its followers waiting if it ends without willSendResponse (an unexpected error). */
+  /** Executions under way for PUBLIC keys: whether they stored their answer. */
+  const inFlight = new Map<string, Promise<boolean>>();
+  /** Per request that leads a PUBLIC key: stops its followers waiting if it ends without willSendResponse (an unexpected error). */
   const abandon = new WeakMap<object, () => void>();
 
   // A store should not reject (see ResponseCacheStore); one that does costs the cache, never the answer.
@@ -170,12 +186,13 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
       let key: string | undefined;
       let outcome: CacheOutcome = 'none';
       let served: CachedResponse | undefined;
-      let settle: ((stored: CachedResponse | undefined) => void) | undefined;
-      const report = () => options.onOutcome?.(outcome, contextValue);
-      abandon.set(startedContext, () => {
-        settle?.(undefined);
+      let settle: ((stored: boolean) => void) | undefined;
+      /** Whoever waits for this execution stops waiting, and the outcome is reported: once. */
+      const finish = () => {
+        settle?.(false);
         settle = undefined;
-      });
+        options.onOutcome?.(outcome, contextValue);
+      };
 
       return {
         async responseForOperation(requestContext) {
@@ -216,13 +233,17 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
               }
             } else {
               const ownKey = key;
-              const result = new Promise<CachedResponse | undefined>((resolve) => {
+              const result = new Promise<boolean>((resolve) => {
                 settle = (stored) => {
                   inFlight.delete(ownKey);
                   resolve(stored);
                 };
               });
               inFlight.set(key, result);
+              abandon.set(startedContext, () => {
+                settle?.(false);
+                settle = undefined;
+              });
             }
           }
           outcome = 'miss';
@@ -231,6 +252,8 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
 
         async willSendResponse({ response, operation, errors, requestIsBatched }) {
           const headers = response.http.headers;
+          /** True once the HTTP layer has taken the write: it finishes the request then. */
+          let deferred = false;
           try {
             if (operation?.operation === 'mutation') {
               const written = [...options.writtenTagsOf(contextValue)];
@@ -247,8 +270,8 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
               headers.set('cache-control', 'no-store');
               return;
             }
-            const body = response.body.kind === 'single' ? response.body.singleResult : undefined;
-            const clean = body && !errors?.length && !body.errors?.length && body.data;
+            const result = response.body.kind === 'single' ? response.body.singleResult : undefined;
+            const clean = result && !errors?.length && !result.errors?.length && result.data;
             if (!policy || policy.maxAge <= 0 || !key || !clean) {
               if (outcome === 'miss') outcome = 'skip';
               headers.set('cache-control', 'no-store');
@@ -264,20 +287,34 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
               headers.set('vary', publicVary);
             }
             if (outcome !== 'miss') return;
-            const entry: CachedResponse = {
-              data: body.data as Record<string, unknown>,
-              at: now(),
-              maxAge: policy.maxAge,
+            const ownKey = key;
+            const maxAge = policy.maxAge;
+            const tags = [...options.readTagsOf(contextValue)];
+            const write = async (body: string | undefined) => {
+              if (body === undefined) {
+                outcome = 'skip';
+                return;
+              }
+              const stored = await set(ownKey, entryOf(now(), maxAge, body), maxAge, tags, {
+                unchangedSince: started - clockSkewMs,
+              });
+              if (stored === 'stored') settle?.(true);
+              else outcome = stored === 'stale' ? 'stale' : 'skip';
             };
-            const stored = await set(
-              key,
-              JSON.stringify(entry),
-              policy.maxAge,
-              [...options.readTagsOf(contextValue)],
-              { unchangedSince: started - clockSkewMs },
-            );
-            if (stored === 'stored') settle?.(entry);
-            else outcome = stored === 'stale' ? 'stale' : 'skip';
+            if (!requestIsBatched && options.deferStore) {
+              let called = false;
+              deferred = options.deferStore(contextValue, async (body) => {
+                if (called) return;
+                called = true;
+                try {
+                  await write(body);
+                } finally {
+                  finish();
+                }
+              });
+              if (deferred) return;
+            }
+            await write(JSON.stringify({ data: result.data }));
           } finally {
             // The operations of a batched request share one set of HTTP headers: one private or
             // uncacheable answer among them must not go out under another's public header.
@@ -285,10 +322,7 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
               headers.set('cache-control', 'no-store');
               headers.delete('age');
             }
-            // Whatever happened, whoever waits for this execution stops waiting.
-            settle?.(undefined);
-            settle = undefined;
-            report();
+            if (!deferred) finish();
           }
         },
       };
@@ -301,30 +335,27 @@ function ageOf(cached: CachedResponse, now: number): number {
   return Math.max(0, Math.floor((now - cached.at) / 1000));
 }
 
-/** A stored entry, or undefined if it is absent, malformed or past its max age. */
+/** A stored entry (see `entryOf`), or undefined if it is absent, malformed or past its max age. */
 function parse(text: string | undefined, now: number): CachedResponse | undefined {
-  if (text === undefined) return undefined;
+  if (typeof text !== 'string') return undefined;
+  const first = text.indexOf(':');
+  const second = first < 0 ? -1 : text.indexOf(':', first + 1);
+  if (second < 0) return undefined;
+  const at = Number(text.slice(0, first));
+  const maxAge = Number(text.slice(first + 1, second));
+  if (!Number.isFinite(at) || !Number.isFinite(maxAge) || now >= at + maxAge * 1000) return undefined;
   try {
-    const value = JSON.parse(text) as CachedResponse;
-    if (
-      typeof value !== 'object' ||
-      value === null ||
-      typeof value.data !== 'object' ||
-      value.data === null ||
-      typeof value.at !== 'number' ||
-      typeof value.maxAge !== 'number' ||
-      now >= value.at + value.maxAge * 1000
-    )
-      return undefined;
-    return value;
+    const data = (JSON.parse(text.slice(second + 1)) as { data?: unknown } | null)?.data;
+    if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
+    return { data: data as Record<string, unknown>, at, maxAge };
   } catch {
     return undefined;
   }
 }
 
-function withinMs<T>(promise: Promise<T | undefined>, ms: number): Promise<T | undefined> {
+function withinMs(promise: Promise<boolean>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(undefined), ms);
+    const timer = setTimeout(() => resolve(false), ms);
     promise.then(
       (value) => {
         clearTimeout(timer);
@@ -332,7 +363,7 @@ function withinMs<T>(promise: Promise<T | undefined>, ms: number): Promise<T | u
       },
       () => {
         clearTimeout(timer);
-        resolve(undefined);
+        resolve(false);
       },
     );
   });

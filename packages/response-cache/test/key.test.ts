@@ -50,7 +50,7 @@ describe('responseCacheKey', () => {
       ...base,
       variables: { text: 'x'.repeat(100_000), '\n:"': [1, { a: null }] },
     });
-    expect(key).toMatch(/^v1:PUBLIC:[A-Za-z0-9_-]{43}$/);
+    expect(key).toMatch(/^v2:PUBLIC:[A-Za-z0-9_-]{43}$/);
   });
 
   it('tells apart every part, with no ambiguity from concatenation', () => {
@@ -72,7 +72,7 @@ describe('responseCacheKey', () => {
   it('keys a PRIVATE response by viewer, and a PUBLIC one never', () => {
     const ada = responseCacheKey({ ...base, scope: 'PRIVATE', viewerId: 'u-ada' });
     const grace = responseCacheKey({ ...base, scope: 'PRIVATE', viewerId: 'u-grace' });
-    expect(ada).toMatch(/^v1:PRIVATE:/);
+    expect(ada).toMatch(/^v2:PRIVATE:/);
     expect(ada).not.toBe(grace);
     expect(responseCacheKey({ ...base, scope: 'PRIVATE' })).toBeUndefined(); // no viewer: do not cache
     expect(responseCacheKey({ ...base, viewerId: 'u-ada' })).toBe(responseCacheKey(base));

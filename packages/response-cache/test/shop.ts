@@ -106,7 +106,16 @@ export interface RequestRecord {
   /** The state the request read, taken at its first read (or pinned by the test). */
   snapshot: ShopState | undefined;
   outcome: CacheOutcome | undefined;
+  /** The write the plugin handed to the "HTTP layer" (`deferStore`), called by `run` with the body. */
+  pendingStore?: ((body: string | undefined) => Promise<void>) | undefined;
 }
+
+/**
+ * What every shop does unless its options say otherwise: `deferStore` true makes each shop
+ * store its answers as the BFF does, from the body the HTTP layer serialised (`run` plays that
+ * layer); a test file sets it to run another file's tests that way.
+ */
+export const shopDefaults = { deferStore: false };
 
 export interface ShopContext {
   viewer: string | undefined;
@@ -281,6 +290,8 @@ export interface ShopOptions {
   plugins?: ApolloServerPlugin<ShopContext>[];
   /** Apollo's batched HTTP requests (several operations in one POST). @default false */
   allowBatchedHttpRequests?: boolean;
+  /** Store answers from the serialised body, as the BFF's HTTP layer does. @default shopDefaults.deferStore */
+  deferStore?: boolean;
 }
 
 export interface Shop {
@@ -337,7 +348,17 @@ export function createShop(options: ShopOptions = {}): Shop {
   const clock = options.clock ?? manualClock();
   const store = options.store ?? new MemoryResponseCacheStore({ now: clock.now });
   const outcomes: CacheOutcome[] = [];
-  const pluginOptions = shopPluginOptions(store, clock, outcomes, options.plugin);
+  const pluginOptions = shopPluginOptions(store, clock, outcomes, {
+    ...((options.deferStore ?? shopDefaults.deferStore)
+      ? {
+          deferStore: (context: ShopContext, write: (body: string | undefined) => Promise<void>) => {
+            context.record.pendingStore = write;
+            return true;
+          },
+        }
+      : {}),
+    ...options.plugin,
+  });
   const server = new ApolloServer<ShopContext>({
     typeDefs: shopTypeDefs,
     resolvers: shopResolvers,
@@ -371,9 +392,12 @@ export function createShop(options: ShopOptions = {}): Shop {
     );
     if (response.body.kind !== 'single') throw new Error('expected a single result');
     const body = response.body.singleResult;
+    const text = JSON.stringify(body);
+    // The HTTP layer's part: the body as it is sent (Apollo ends it with a newline).
+    await contextValue.record.pendingStore?.(`${text}\n`);
     return {
       body,
-      text: JSON.stringify(body),
+      text,
       headers: response.http.headers,
       status: response.http.status,
       outcome: contextValue.record.outcome,
