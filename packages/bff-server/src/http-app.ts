@@ -72,8 +72,11 @@ export async function createHttpApp(
     app.addHook('onClose', async () => reloading.close());
   }
   telemetry.registerHttpHooks(app);
-  app.addHook('onSend', async (request, reply) => {
+  // Set when the request arrives, so every answer carries it (errors and 404s included), without
+  // a promise per response.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    done();
   });
   registerHttpErrorHandler(app, { maxBodyBytes: limits.maxBodyBytes, exposeLimits });
   if (options.corsOrigins && options.corsOrigins.length > 0) {

@@ -29,6 +29,19 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { BffServerOptions } from './options.ts';
 
 /** What one request did, gathered as it goes and written once, when its response is done. */
+/** Every outcome the response cache reports (CacheOutcome), each counted from zero. */
+const CACHE_OUTCOMES = [
+  'hit',
+  'coalesced',
+  'miss',
+  'stale',
+  'skip',
+  'none',
+  'invalidate',
+] as const satisfies readonly CacheOutcome[];
+type MissingOutcome = Exclude<CacheOutcome, (typeof CACHE_OUTCOMES)[number]>;
+const _everyOutcome: MissingOutcome extends never ? true : never = true;
+
 class RequestRecord implements RequestTrace {
   operationName: string | undefined;
   operationType: string | undefined;
@@ -160,6 +173,10 @@ export function createBffTelemetry(
     retries: () => Object.entries(guards).map(([service, guard]) => [service, guard.stats.retries]),
     ...(cacheStoreFailures ? { cacheStoreFailures } : {}),
   });
+  // One child per outcome, made once: counting a request's outcome is then one addition.
+  const cacheOutcomes = Object.fromEntries(
+    CACHE_OUTCOMES.map((outcome) => [outcome, metrics.responseCache.labels({ outcome })]),
+  ) as Record<CacheOutcome, { inc(): void }>;
   let debugEnabled = false;
   // The line's object is built only when someone reads it.
   const logRequests =
@@ -201,7 +218,7 @@ export function createBffTelemetry(
         record.rateLimit = decision;
     },
     onCacheOutcome(outcome, context) {
-      metrics.responseCache.inc({ outcome });
+      cacheOutcomes[outcome].inc();
       const record = recordOf(context);
       if (record) record.cache = outcome;
     },

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { CacheScope } from './cache-policy.ts';
 
 /** Everything a cached response depends on besides the schema and the data. */
@@ -68,7 +68,7 @@ export function responseCacheKey(parts: ResponseCacheKeyParts): string | undefin
       parts.appVersion ?? null,
       viewer,
     ]) + canonicalJson(variables);
-  return `${KEY_VERSION}:${scope}:${createHash('sha256').update(canonical).digest('base64url')}`;
+  return `${KEY_VERSION}:${scope}:${hash('sha256', canonical, 'base64url')}`;
 }
 
 /**

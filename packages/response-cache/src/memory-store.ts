@@ -116,6 +116,8 @@ export class MemoryResponseCacheStore implements ResponseCacheStore {
     }
     const previous = this.entries.get(key);
     if (previous) this.drop(key, previous);
+    // UTF-8 takes at least a byte per UTF-16 unit: an entry this long cannot fit, whatever it holds.
+    if (key.length + value.length > this.maxBytes) return 'skipped';
     const bytes =
       Buffer.byteLength(key) +
       Buffer.byteLength(value) +
