@@ -42,6 +42,52 @@ function deployments(objects: KubernetesObject[]) {
     .map((o) => ({ object: o, name: o.metadata.name, pod: (o as Any).spec.template.spec as Any }));
 }
 
+function migrationJobs(objects: KubernetesObject[]) {
+  return objects
+    .filter((o) => o.kind === 'Job')
+    .map((o) => ({ object: o as Any, name: o.metadata.name, pod: (o as Any).spec.template.spec as Any }));
+}
+
+/** `registry/name:tag@digest` split, as Kustomize's `images` writes it. */
+function imageParts(image: string): { tag?: string; digest?: string } {
+  const [withTag = '', digest] = image.split('@');
+  const colon = withTag.lastIndexOf(':');
+  const tag = colon > withTag.lastIndexOf('/') ? withTag.slice(colon + 1) : undefined;
+  return { ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
+}
+
+/**
+ * The rules every pod of ours follows, whatever runs it: non-root, no service-account token, a
+ * `/tmp` emptyDir under a read-only root, no privilege, requests and a memory limit, a pinned
+ * image; and the three probes for a process that serves (a Job's pods serve nothing).
+ */
+function expectLockedDown(name: string, pod: Any, options: { probes: boolean }): void {
+  expect(pod.securityContext.runAsNonRoot, name).toBe(true);
+  expect(pod.securityContext.runAsUser, name).toBeGreaterThan(0);
+  expect(pod.automountServiceAccountToken, name).toBe(false);
+  const tmp = pod.volumes.find((v: Any) => v.emptyDir && v.name === 'tmp');
+  expect(tmp, `${name}: an emptyDir for /tmp`).toBeDefined();
+  for (const container of pod.containers as Container[]) {
+    const where = `${name}/${container.name}`;
+    if (options.probes)
+      for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe'])
+        expect(container[probe], `${where} ${probe}`).toBeDefined();
+    expect(container.resources.requests.cpu, where).toBeDefined();
+    expect(container.resources.requests.memory, where).toBeDefined();
+    expect(container.resources.limits.memory, where).toBeDefined();
+    expect(container.securityContext, where).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(container.volumeMounts, where).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+    // By digest, or by a fixed release tag: never a tag that moves.
+    expect(container.image, where).toMatch(
+      /^[a-z0-9./-]+(@sha256:[0-9a-f]{64}|:v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(@sha256:[0-9a-f]{64})?)$/,
+    );
+  }
+}
+
 /** The model class for an object, from kubernetes-models' module for its group and version. */
 async function modelFor(object: KubernetesObject): Promise<new (data: unknown) => { validate(): void }> {
   const [group, version] = object.apiVersion.includes('/')
@@ -100,34 +146,90 @@ describe.each(OVERLAYS)('%s follows the house rules', (dir) => {
   it('runs the six processes, each with probes, requests, a memory limit and a locked-down container', () => {
     expect(all.map((d) => d.name).sort()).toEqual([...Object.keys(BFFS), ...Object.keys(SERVICES)].sort());
     for (const { name, pod } of all) {
-      expect(pod.securityContext.runAsNonRoot, name).toBe(true);
-      expect(pod.securityContext.runAsUser, name).toBeGreaterThan(0);
-      expect(pod.automountServiceAccountToken, name).toBe(false);
+      expectLockedDown(name, pod, { probes: true });
       expect(pod.topologySpreadConstraints?.length, name).toBeGreaterThan(0);
       // Above the preStop pause plus the process's shutdown budget: never SIGKILLed mid-drain.
       expect(pod.terminationGracePeriodSeconds, name).toBeGreaterThan(
         SHUTDOWN_BUDGET_S + (pod.containers[0].lifecycle?.preStop?.sleep?.seconds ?? 0),
       );
-      const tmp = pod.volumes.find((v: Any) => v.emptyDir && v.name === 'tmp');
-      expect(tmp, `${name}: an emptyDir for /tmp`).toBeDefined();
-      for (const container of pod.containers as Container[]) {
-        const where = `${name}/${container.name}`;
-        for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe'])
-          expect(container[probe], `${where} ${probe}`).toBeDefined();
-        expect(container.resources.requests.cpu, where).toBeDefined();
-        expect(container.resources.requests.memory, where).toBeDefined();
-        expect(container.resources.limits.memory, where).toBeDefined();
-        expect(container.securityContext, where).toMatchObject({
-          allowPrivilegeEscalation: false,
-          readOnlyRootFilesystem: true,
-          capabilities: { drop: ['ALL'] },
-        });
-        expect(container.volumeMounts, where).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
-        // By digest, or by a fixed release tag: never a tag that moves.
-        expect(container.image, where).toMatch(
-          /^[a-z0-9./-]+(@sha256:[0-9a-f]{64}|:v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(@sha256:[0-9a-f]{64})?)$/,
-        );
-      }
+    }
+  });
+
+  it('runs each service’s migrations in one Job of the release it deploys, locked down as the Deployments are', () => {
+    const jobs = migrationJobs(objects);
+    expect(jobs).toHaveLength(Object.keys(SERVICES).length);
+    for (const service of Object.keys(SERVICES)) {
+      const deployment = all.find((d) => d.name === service);
+      const deployed = deployment?.pod.containers[0] as Container;
+      // Exactly one Job runs this service's image: the image this overlay rolls out.
+      const mine = jobs.filter((j) => j.pod.containers.some((c: Container) => c.image === deployed.image));
+      expect(
+        mine.map((j) => j.name),
+        service,
+      ).toHaveLength(1);
+      const [job] = mine as [(typeof jobs)[number]];
+      // Named for the release, so that the next one is a new Job (a Job's template cannot change).
+      const { tag, digest } = imageParts(deployed.image);
+      const release = (tag ?? digest?.replace('sha256:', '').slice(0, 12) ?? '')
+        .toLowerCase()
+        .replace(/[^a-z0-9]+/g, '-');
+      expect(job.name).toBe(`${service}-migrate-${release}`);
+      expect(job.name).toMatch(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
+      expect(job.object.metadata.labels['app.kubernetes.io/component']).toBe('migrations');
+      expect(job.object.spec.template.metadata.labels).toMatchObject(job.object.metadata.labels);
+      // The same container rules as the Deployments, probes excepted, and the same pod security.
+      expectLockedDown(job.name, job.pod, { probes: false });
+      expect(job.pod.securityContext, job.name).toEqual(deployment?.pod.securityContext);
+      expect(job.pod.containers).toHaveLength(1);
+      const [container] = job.pod.containers as [Container];
+      expect(container.ports, `${job.name} serves nothing`).toBeUndefined();
+      // Bounded: a few retries, a deadline, and cleaned up after a while.
+      expect(job.pod.restartPolicy).toBe('Never');
+      expect(job.object.spec.backoffLimit).toBeGreaterThanOrEqual(0);
+      expect(job.object.spec.backoffLimit).toBeLessThanOrEqual(5);
+      expect(job.object.spec.activeDeadlineSeconds).toBeGreaterThan(0);
+      expect(job.object.spec.ttlSecondsAfterFinished).toBeGreaterThan(0);
+      // Migrate-only, against the database and schema the Deployment uses.
+      const env = (c: Container) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
+      expect(env(container).MIGRATE_ONLY?.value).toBe('true');
+      for (const variable of ['DATABASE_SCHEMA', 'DATABASE_URL'])
+        expect(env(container)[variable], `${job.name} ${variable}`).toEqual(env(deployed)[variable]);
+    }
+  });
+
+  it('never lets a Service, a PodDisruptionBudget or a Deployment select a migration Job’s pods', () => {
+    const selectors = objects.flatMap((o) => {
+      const spec = (o as Any).spec;
+      if (o.kind === 'Service') return [{ owner: `Service/${o.metadata.name}`, labels: spec.selector }];
+      if (o.kind === 'PodDisruptionBudget' || o.kind === 'Deployment')
+        return [{ owner: `${o.kind}/${o.metadata.name}`, labels: spec.selector.matchLabels }];
+      return [];
+    });
+    for (const job of migrationJobs(objects)) {
+      const labels = job.object.spec.template.metadata.labels as Record<string, string>;
+      for (const { owner, labels: selector } of selectors)
+        expect(
+          Object.entries(selector ?? {}).every(([k, v]) => labels[k] === v),
+          `${owner} selects ${job.name}`,
+        ).toBe(false);
+    }
+  });
+
+  it('runs the services without migrating at start (the Jobs do)', () => {
+    const configMaps = new Map(
+      objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, (o as Any).data ?? {}]),
+    );
+    for (const service of Object.keys(SERVICES)) {
+      const container = all.find((d) => d.name === service)?.pod.containers[0] as Container;
+      expect(container.env?.find((e) => e.name === 'MIGRATE_ON_START')?.value, service).toBe('false');
+      const fromConfigMaps = (container.envFrom ?? []).flatMap((f) =>
+        Object.keys(configMaps.get(f.configMapRef?.name ?? '') ?? {}),
+      );
+      const names = [...(container.env ?? []).map((e) => e.name), ...fromConfigMaps];
+      expect(names, `${service}: a Deployment never runs migrate-only`).not.toContain('MIGRATE_ONLY');
+      expect(fromConfigMaps, `${service}: MIGRATE_ON_START set once, in the Deployment`).not.toContain(
+        'MIGRATE_ON_START',
+      );
     }
   });
 
@@ -186,7 +288,7 @@ describe.each(OVERLAYS)('%s follows the house rules', (dir) => {
   it('holds no Secret and refers to every credential by Secret name', () => {
     expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
     const referenced = new Set<string>();
-    for (const { name, pod } of all) {
+    for (const { name, pod } of [...all, ...migrationJobs(objects)]) {
       for (const container of pod.containers as Container[]) {
         for (const e of container.env ?? []) {
           if (e.valueFrom?.secretKeyRef) referenced.add(e.valueFrom.secretKeyRef.name);
@@ -218,7 +320,11 @@ describe.each(OVERLAYS)('%s follows the house rules', (dir) => {
     const configMaps = new Map(
       objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, (o as Any).data ?? {}]),
     );
-    for (const { name, pod } of all) {
+    const jobs = migrationJobs(objects).map((job) => ({
+      name: job.object.metadata.labels['app.kubernetes.io/name'].replace(/-migrate$/, ''),
+      pod: job.pod,
+    }));
+    for (const { name, pod } of [...all, ...jobs]) {
       const container = pod.containers[0] as Container;
       const known =
         name in BFFS
@@ -401,6 +507,23 @@ describe('NetworkPolicies (production overlay)', () => {
     expect(can(pod('billing'), pod('product'), SERVICES.product)).toBe(true);
     expect(can(pod('identity'), pod('product'), SERVICES.product)).toBe(false);
     expect(can(pod('product'), pod('billing'), SERVICES.billing)).toBe(false);
+  });
+
+  it('let each migration Job reach PostgreSQL and nothing else, and nothing reach it', () => {
+    const jobs = migrationJobs(objects);
+    expect(jobs).toHaveLength(Object.keys(SERVICES).length);
+    for (const job of jobs) {
+      const migrations: Peer = { namespace, labels: job.object.spec.template.metadata.labels };
+      expect(can(migrations, postgres, 5432), job.name).toBe(true);
+      expect(can(migrations, dns, 53), job.name).toBe(true);
+      expect(can(migrations, rabbitmq, 5672), `${job.name} -> RabbitMQ`).toBe(false);
+      expect(can(migrations, redis, 6379), `${job.name} -> Redis`).toBe(false);
+      expect(can(migrations, stranger, 443), `${job.name} -> elsewhere`).toBe(false);
+      for (const [service, port] of Object.entries(SERVICES))
+        expect(can(migrations, pod(service), port), `${job.name} -> ${service}`).toBe(false);
+      for (const [bff, port] of Object.entries(BFFS))
+        expect(can(pod(bff), migrations, port), `${bff} -> ${job.name}`).toBe(false);
+    }
   });
 
   it('let every pod resolve names, and Prometheus scrape metrics ports only', () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Database, MigrationSource, Queryable } from '@bff/db';
 import { type Context, sanitizeTraceCarrier, traceCarrierOf } from '@bff/observability';
@@ -93,14 +94,22 @@ export async function consumeOnce(
 
 export interface OutboxRelayOptions {
   db: Database;
+  /**
+   * Where rows are published. Its `publish` must have a deadline of its own (RabbitMqEventBus's
+   * `timeoutMs`): the relay renews its lease while a publish is in flight.
+   */
   bus: EventBus;
   /** How often to look for unpublished rows when not woken by `notify()`, in ms. @default 500 */
   pollIntervalMs?: number;
-  /** Rows claimed per pass. @default 100 */
+  /** Rows claimed per pass, a whole number from 1 to 10000. @default 100 */
   batchSize?: number;
-  /** How long a claimed row is reserved for this relay, in seconds. @default 30 */
+  /**
+   * How long a claim reserves its rows for this relay, in seconds (fractions allowed, 0.05 to
+   * 3600). Renewed every third of it while the batch is published; a row is not published once
+   * less than a third of it is left. @default 30
+   */
   leaseSeconds?: number;
-  /** Called when publishing fails (the row stays and is retried). */
+  /** Called when publishing, marking or renewing fails (the row stays and is retried). */
   onError?: (error: unknown) => void;
 }
 
@@ -116,10 +125,138 @@ interface OutboxRow {
   tracestate: string | null;
 }
 
+/** What one claim came to. */
+interface BatchOutcome {
+  /** Rows published and marked by this relay. */
+  published: number;
+  /** Whether rows may be waiting right now (a full batch, or one cut short after progress). */
+  more: boolean;
+}
+
+const MIN_LEASE_SECONDS = 0.05;
+const MAX_LEASE_SECONDS = 3_600;
+const MAX_BATCH_SIZE = 10_000;
+
 /**
- * Publishes outbox rows in order and marks them sent. Rows are claimed with a short lease
- * (`FOR UPDATE SKIP LOCKED`), published outside any transaction, then marked; a crash between
- * publish and mark republishes, which consumers absorb by deduplicating on the event id.
+ * One claim's hold on its rows: a token no other claim has, and the moment (on this process's
+ * monotonic clock) until which the rows are surely still reserved for it. That moment is counted
+ * from before the claim or renewal was sent, so it is never later than the `locked_until` the
+ * database wrote. Every statement of a claim runs one after the other, so the count of rows it
+ * has yet to mark is exact whenever a renewal compares it with what it renewed.
+ */
+class OutboxLease {
+  private heldUntil: number;
+  private lost = false;
+  /** Set once the claim gives its rows back or ends: nothing is left to renew. */
+  private over = false;
+  private unmarked: number;
+  private queue: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly token: string,
+    private readonly leaseSeconds: number,
+    claimSentAt: number,
+    rows: number,
+    private readonly onError: (error: unknown) => void,
+  ) {
+    this.heldUntil = claimSentAt + leaseSeconds * 1000;
+    this.unmarked = rows;
+  }
+
+  /** Renews the lease every third of it until `end()`. */
+  keepAlive(): void {
+    this.timer = setInterval(() => void this.renew(), (this.leaseSeconds * 1000) / 3);
+    this.timer.unref();
+  }
+
+  /**
+   * Whether a publish may start: the rows are still this claim's, with at least a third of the
+   * lease left for the publish and its mark (the renewals keep it near whole while they land).
+   */
+  canPublish(): boolean {
+    return !this.lost && performance.now() < this.heldUntil - (this.leaseSeconds * 1000) / 3;
+  }
+
+  /** Marks a row published; false when another claim holds it (or has published it) by now. */
+  mark(id: string): Promise<boolean> {
+    return this.serially(async () => {
+      const marked = await this.db.query(
+        `UPDATE outbox SET published_at = now(), locked_until = NULL
+          WHERE id = $1 AND lease_owner = $2 AND published_at IS NULL`,
+        [id, this.token],
+      );
+      if (marked.rowCount === 0) {
+        this.lost = true;
+        return false;
+      }
+      this.unmarked--;
+      return true;
+    });
+  }
+
+  /**
+   * Gives back the rows of `ids` this claim still holds, for the next pass here or on a replica;
+   * after a failed publish, `error` is recorded against them.
+   */
+  release(ids: readonly string[], error?: unknown): Promise<void> {
+    this.over = true;
+    return this.serially(async () => {
+      if (ids.length === 0) return;
+      if (error === undefined) {
+        await this.db.query(
+          `UPDATE outbox SET locked_until = NULL, lease_owner = NULL
+            WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND published_at IS NULL`,
+          [ids, this.token],
+        );
+        return;
+      }
+      await this.db.query(
+        `UPDATE outbox SET locked_until = NULL, lease_owner = NULL, attempts = attempts + 1, last_error = $3
+          WHERE id = ANY($1::uuid[]) AND lease_owner = $2 AND published_at IS NULL`,
+        [ids, this.token, error instanceof Error ? error.message.slice(0, 500) : String(error)],
+      );
+    });
+  }
+
+  /** Stops renewing and waits for the statement in flight, so that nothing runs after the batch. */
+  async end(): Promise<void> {
+    this.over = true;
+    clearInterval(this.timer);
+    await this.queue;
+  }
+
+  private renew(): Promise<void> {
+    return this.serially(async () => {
+      if (this.over || this.lost || this.unmarked === 0) return;
+      const sentAt = performance.now();
+      const renewed = await this.db.query(
+        `UPDATE outbox SET locked_until = now() + make_interval(secs => $2)
+          WHERE lease_owner = $1 AND published_at IS NULL`,
+        [this.token, this.leaseSeconds],
+      );
+      // Fewer than it holds: the lease ran out and another relay claimed some of them.
+      if (renewed.rowCount < this.unmarked) this.lost = true;
+      else this.heldUntil = sentAt + this.leaseSeconds * 1000;
+    }).catch((error: unknown) => this.onError(error));
+  }
+
+  private serially<T>(statement: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(statement);
+    this.queue = result.catch(() => {});
+    return result;
+  }
+}
+
+/**
+ * Publishes outbox rows in order and marks them sent. Rows are claimed with a lease
+ * (`FOR UPDATE SKIP LOCKED`) under a token of the claim's own, published outside any
+ * transaction, then marked. The lease is renewed while the batch is published, a batch stops
+ * (and gives its rows back) when the lease could run out before the next publish ends, and a
+ * relay marks or releases only rows its claim still holds. What remains at least once: a publish
+ * that outlives the lease (the process stalled, or lost the database), and a crash between
+ * publish and mark; consumers absorb both by deduplicating on the event id.
  */
 export class OutboxRelay {
   private readonly db: Database;
@@ -133,6 +270,7 @@ export class OutboxRelay {
   private again = false;
   private failures = 0;
   private stopped = true;
+  private refused = 0;
 
   constructor(options: OutboxRelayOptions) {
     this.db = options.db;
@@ -144,6 +282,27 @@ export class OutboxRelay {
     if (!(this.pollIntervalMs > 0)) {
       throw new TypeError(`OutboxRelay: pollIntervalMs must be positive, received ${options.pollIntervalMs}`);
     }
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > MAX_BATCH_SIZE) {
+      throw new TypeError(
+        `OutboxRelay: batchSize must be a whole number from 1 to ${MAX_BATCH_SIZE}, received ${options.batchSize}`,
+      );
+    }
+    if (
+      typeof this.leaseSeconds !== 'number' ||
+      !(this.leaseSeconds >= MIN_LEASE_SECONDS && this.leaseSeconds <= MAX_LEASE_SECONDS)
+    ) {
+      throw new TypeError(
+        `OutboxRelay: leaseSeconds must be a number of seconds from ${MIN_LEASE_SECONDS} to ${MAX_LEASE_SECONDS}, received ${String(options.leaseSeconds)}`,
+      );
+    }
+  }
+
+  /**
+   * Rows this relay published but was refused the mark for, because another relay had claimed
+   * them once its lease ran out: each one most likely reached the bus twice.
+   */
+  get refusedMarks(): number {
+    return this.refused;
   }
 
   start(): void {
@@ -184,9 +343,9 @@ export class OutboxRelay {
     await this.running;
     let total = 0;
     for (;;) {
-      const published = await this.publishBatch();
-      total += published;
-      if (published < this.batchSize) return total;
+      const batch = await this.publishBatch();
+      total += batch.published;
+      if (!batch.more) return total;
     }
   }
 
@@ -200,7 +359,7 @@ export class OutboxRelay {
 
   private async pass(): Promise<void> {
     try {
-      while ((await this.publishBatch()) === this.batchSize && !this.stopped) {}
+      while ((await this.publishBatch()).more && !this.stopped) {}
       this.failures = 0;
     } catch (error) {
       this.failures = Math.min(this.failures + 1, 10);
@@ -208,20 +367,28 @@ export class OutboxRelay {
     }
   }
 
-  private async publishBatch(): Promise<number> {
+  private async publishBatch(): Promise<BatchOutcome> {
+    const token = randomUUID();
+    const claimSentAt = performance.now();
     const claimed = await this.db.query<OutboxRow>(
-      `UPDATE outbox SET locked_until = now() + make_interval(secs => $2)
+      `UPDATE outbox SET locked_until = now() + make_interval(secs => $2), lease_owner = $3
         WHERE seq IN (
           SELECT seq FROM outbox
            WHERE published_at IS NULL AND (locked_until IS NULL OR locked_until < now())
            ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
         RETURNING seq, id, type, version, source, occurred_at, payload, traceparent, tracestate`,
-      [this.batchSize, this.leaseSeconds],
+      [this.batchSize, this.leaseSeconds, token],
     );
     const rows = claimed.rows.sort((a, b) => Number(a.seq) - Number(b.seq));
+    if (rows.length === 0) return { published: 0, more: false };
+    const lease = new OutboxLease(this.db, token, this.leaseSeconds, claimSentAt, rows.length, this.onError);
+    lease.keepAlive();
     let published = 0;
+    let failure: { error: unknown } | undefined;
     try {
       for (const row of rows) {
+        // In order or not at all: a row left for later takes every row after it along.
+        if (!lease.canPublish()) break;
         const trace = sanitizeTraceCarrier({
           traceparent: row.traceparent,
           tracestate: row.tracestate ?? undefined,
@@ -235,22 +402,26 @@ export class OutboxRelay {
           payload: row.payload,
           ...(trace ? { trace } : {}),
         });
-        await this.db.query('UPDATE outbox SET published_at = now(), locked_until = NULL WHERE id = $1', [
-          row.id,
-        ]);
+        if (!(await lease.mark(row.id))) {
+          this.refused++;
+          break;
+        }
         published++;
       }
     } catch (error) {
-      // Release what was not published so that the next pass (here or on a replica) retries it.
-      const pending = rows.slice(published).map((r) => r.id);
-      await this.db
-        .query(
-          'UPDATE outbox SET locked_until = NULL, attempts = attempts + 1, last_error = $2 WHERE id = ANY($1::uuid[])',
-          [pending, error instanceof Error ? error.message.slice(0, 500) : String(error)],
-        )
-        .catch(() => {});
-      throw error;
+      failure = { error };
     }
-    return published;
+    // What this claim still holds goes back now rather than when its lease would run out, for
+    // the next pass here or on a replica: after a failure, with the error recorded.
+    const pending = rows.slice(published).map((r) => r.id);
+    try {
+      if (failure) await lease.release(pending, failure.error).catch(() => {});
+      else await lease.release(pending);
+    } finally {
+      await lease.end();
+    }
+    if (failure) throw failure.error;
+    const cutShort = published < rows.length;
+    return { published, more: published > 0 && (cutShort || rows.length === this.batchSize) };
   }
 }

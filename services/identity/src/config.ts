@@ -1,6 +1,7 @@
 import { ConfigError, env, readConfig } from '@bff/config';
 import { IDENTITY_AUDIENCE_PATTERN } from '@bff/contracts';
 import { telemetryEnv } from '@bff/observability';
+import { migrationSettingsProblems } from '@bff/service-storage';
 
 /**
  * The audiences Identity issues tokens for when none are configured: the apps this repository
@@ -33,17 +34,23 @@ export function readIdentityConfig(source: Record<string, string | undefined> = 
       /** Comma-separated app names tokens may be issued for (each app verifies its own `aud`). */
       TOKEN_AUDIENCES: env.string(DEFAULT_TOKEN_AUDIENCES.join(',')),
       SEED: env.bool(true),
+      /** Apply the migrations and exit 0 (1 on failure), starting nothing else: a release's migration Job. */
+      MIGRATE_ONLY: env.bool(false),
+      /** Migrate at start; false (production: a Job migrates) refuses to start while one is pending. */
+      MIGRATE_ON_START: env.bool(true),
       // LOG_LEVEL, LOG_FORMAT, METRICS_PORT, METRICS_HOST, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER_ARG
       ...telemetryEnv,
     },
     source,
   );
   const audiences = parseAudiences(config.TOKEN_AUDIENCES);
+  const problems = migrationSettingsProblems(config, source);
   if (!audiences) {
-    throw new ConfigError([
+    problems.push(
       `TOKEN_AUDIENCES: expected comma-separated app names (lower case letters, digits, -) (received ${JSON.stringify(config.TOKEN_AUDIENCES)})`,
-    ]);
+    );
   }
+  if (problems.length > 0 || !audiences) throw new ConfigError(problems);
   return Object.freeze({ ...config, TOKEN_AUDIENCES: Object.freeze(audiences) });
 }
 export type IdentityConfig = ReturnType<typeof readIdentityConfig>;

@@ -1,17 +1,33 @@
-// Entry point for running the Identity service alone, as a container does.
+// Entry point for running the Identity service alone, as a container does. With MIGRATE_ONLY=true it
+// applies its migrations and exits before starting anything else (a release's migration Job); with
+// MIGRATE_ON_START=false it refuses to start while a migration is pending (that Job has not run).
+import { fileURLToPath } from 'node:url';
 import { configOrExit } from '@bff/config';
 import { createEventBus } from '@bff/events';
 import { onShutdownSignal } from '@bff/http-service';
+import { runMigrateOnly, verifyMigrated } from '@bff/service-storage';
 import { readIdentityConfig } from './config.ts';
 import { startIdentityService } from './service.ts';
 
 const config = configOrExit(() => readIdentityConfig());
+const database = {
+  url: config.DATABASE_URL,
+  dataDir: config.PGLITE_DATA_DIR,
+  schema: config.DATABASE_SCHEMA,
+};
+const migrations = {
+  service: 'identity',
+  database,
+  migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
+};
+if (config.MIGRATE_ONLY) process.exit(await runMigrateOnly(migrations));
+if (!config.MIGRATE_ON_START && !(await verifyMigrated(migrations))) process.exit(1);
 const bus = createEventBus({ amqpUrl: config.AMQP_URL });
 if (!config.AMQP_URL) console.warn('AMQP_URL is not set: events stay inside this process');
 const service = await startIdentityService({
   port: config.PORT,
   host: config.HOST,
-  database: { url: config.DATABASE_URL, dataDir: config.PGLITE_DATA_DIR, schema: config.DATABASE_SCHEMA },
+  database,
   bus,
   issuer: config.TOKEN_ISSUER,
   tokenTtlSeconds: config.TOKEN_TTL_SECONDS,

@@ -1,13 +1,29 @@
-// Entry point for running the Product service alone, as a container does.
+// Entry point for running the Product service alone, as a container does. With MIGRATE_ONLY=true it
+// applies its migrations and exits before starting anything else (a release's migration Job); with
+// MIGRATE_ON_START=false it refuses to start while a migration is pending (that Job has not run).
+import { fileURLToPath } from 'node:url';
 import { configOrExit } from '@bff/config';
 import { createEventBus } from '@bff/events';
 import { onShutdownSignal } from '@bff/http-service';
 import { loggerOptions } from '@bff/observability';
+import { runMigrateOnly, verifyMigrated } from '@bff/service-storage';
 import { pino } from 'pino';
 import { readProductConfig } from './config.ts';
 import { startProductService } from './service.ts';
 
 const config = configOrExit(() => readProductConfig());
+const database = {
+  url: config.DATABASE_URL,
+  dataDir: config.PGLITE_DATA_DIR,
+  schema: config.DATABASE_SCHEMA,
+};
+const migrations = {
+  service: 'product',
+  database,
+  migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
+};
+if (config.MIGRATE_ONLY) process.exit(await runMigrateOnly(migrations));
+if (!config.MIGRATE_ON_START && !(await verifyMigrated(migrations))) process.exit(1);
 const logger = pino(
   loggerOptions({ base: { service: 'product' }, level: config.LOG_LEVEL, format: config.LOG_FORMAT }),
 );
@@ -16,7 +32,7 @@ if (!config.AMQP_URL) logger.warn('AMQP_URL is not set: events stay inside this 
 const service = await startProductService({
   port: config.PORT,
   host: config.HOST,
-  database: { url: config.DATABASE_URL, dataDir: config.PGLITE_DATA_DIR, schema: config.DATABASE_SCHEMA },
+  database,
   bus,
   seed: config.SEED,
   logger,
