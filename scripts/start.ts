@@ -147,7 +147,8 @@ try {
     logFormat: config.LOG_FORMAT,
     rateLimit: { redisUrl: config.REDIS_URL },
     // Cached answers are dropped by the services' events on the bus this process shares.
-    responseCache: { redisUrl: config.REDIS_URL, events: bus },
+    events: bus,
+    responseCache: { redisUrl: config.REDIS_URL },
   };
   const bffs: { name: string; title: string; url: string; metricsUrl: string | undefined }[] = [];
   for (const app of apps) {

@@ -65,7 +65,7 @@ describe.runIf(real)('the response cache with two replicas sharing Redis and Rab
   beforeAll(async () => {
     system = await startSystem({ bus: bus() });
     // Each replica has its own connection to the broker, as separate pods would.
-    const replica = () => startApp('web', system, { responseCache: { redisUrl, keyPrefix, events: bus() } });
+    const replica = () => startApp('web', system, { events: bus(), responseCache: { redisUrl, keyPrefix } });
     replicas = [await replica(), await replica()];
     oracle = await startApp('web', system, { responseCache: { enabled: false } });
     products = createProductClient({ address: system.productAddr });

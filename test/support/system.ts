@@ -153,6 +153,10 @@ export async function startApp(
     observability?: BffServerOptions['observability'];
     logLevel?: string;
     responseCache?: BffServerOptions['responseCache'];
+    /** The domain events (default: the system's bus). */
+    events?: EventBus;
+    subscriptions?: BffServerOptions['subscriptions'];
+    sessionCookie?: boolean;
   } = {},
 ): Promise<TestApp> {
   const calls: UpstreamCall[] = [];
@@ -177,8 +181,10 @@ export async function startApp(
     ...(overrides.appVersion ? { appVersion: overrides.appVersion } : {}),
     ...(overrides.upstreamTimeoutMs ? { upstreamTimeoutMs: overrides.upstreamTimeoutMs } : {}),
     ...(overrides.executor ? { executor: overrides.executor } : {}),
-    // The cache as shipped (in memory), invalidated by the system's events.
-    responseCache: { events: system.bus, ...overrides.responseCache },
+    // The cache as shipped (in memory), invalidated by the system's events, which also feed subscriptions.
+    ...((overrides.events ?? system.bus) ? { events: overrides.events ?? system.bus } : {}),
+    ...(overrides.subscriptions ? { subscriptions: overrides.subscriptions } : {}),
+    ...(overrides.responseCache ? { responseCache: overrides.responseCache } : {}),
     onUpstreamCall: (call) => calls.push(call),
   });
   return {

@@ -9,7 +9,7 @@
 export { applyAuthDirectives, assertRootFieldsDeclareAccess, authDirectiveTypeDefs } from './directives.ts';
 export type { KeySetSource } from './key-set.ts';
 export type { AuthPluginOptions } from './plugin.ts';
-export { createAuthPlugin } from './plugin.ts';
+export { createAuthPlugin, refuseUnservableOperation } from './plugin.ts';
 export { endSessionCookie, readSessionToken, SESSION_COOKIE, startSessionCookie } from './session-cookie.ts';
 export type { JwtVerifier, JwtVerifierOptions, TokenRejection } from './verifier.ts';
 export { createGatewayClaimsReader, createJwtVerifier, TokenRejectedError } from './verifier.ts';

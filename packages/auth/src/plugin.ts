@@ -3,6 +3,7 @@ import { BffErrorCode } from '@bff/error-codes';
 import { type BffContext, describeUpstreamError, type Viewer } from '@bff/resolvers';
 import { UpstreamError } from '@bff/upstream-clients';
 import {
+  type DocumentNode,
   type FragmentDefinitionNode,
   GraphQLError,
   type GraphQLSchema,
@@ -81,12 +82,7 @@ export function createAuthPlugin(options: AuthPluginOptions): ApolloServerPlugin
           if (verified.error !== undefined) throw verified.error;
           const viewer = verified.viewer ?? null;
           contextValue.viewer = viewer;
-          const fragments = new Map<string, FragmentDefinitionNode>();
-          for (const definition of document.definitions) {
-            if (definition.kind === Kind.FRAGMENT_DEFINITION)
-              fragments.set(definition.name.value, definition);
-          }
-          if (operation) refuseWholeOperation(schema, operation, fragments, viewer);
+          if (operation) refuseUnservableOperation(schema, document, operation, viewer);
         },
       };
     },
@@ -112,13 +108,21 @@ function toGraphQLError(error: unknown): unknown {
   return error;
 }
 
-/** Throws 401/403 when no root field of the operation could be served to this viewer. */
-function refuseWholeOperation(
+/**
+ * Throws UNAUTHENTICATED (401) or FORBIDDEN (403) when no root field of the operation could be
+ * served to this viewer, as the authentication plugin does before execution; a WebSocket
+ * subscription (one root field) is checked with it when it subscribes.
+ */
+export function refuseUnservableOperation(
   schema: GraphQLSchema,
+  document: DocumentNode,
   operation: OperationDefinitionNode,
-  fragments: Map<string, FragmentDefinitionNode>,
   viewer: Viewer | null,
-) {
+): void {
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const definition of document.definitions) {
+    if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
+  }
   const root = schema.getRootType(operation.operation);
   if (!root) return;
   const fields = rootFieldNames(operation.selectionSet, fragments, new Set());

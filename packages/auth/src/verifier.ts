@@ -38,7 +38,11 @@ export type TokenRejection = 'malformed' | 'expired' | 'invalid';
 
 export class TokenRejectedError extends Error {
   override readonly name = 'TokenRejectedError';
-  constructor(readonly reason: TokenRejection) {
+  constructor(
+    readonly reason: TokenRejection,
+    /** The token is good but for another app (`aud`): a WebSocket says so apart (4403, not 4401). */
+    readonly wrongAudience = false,
+  ) {
     super(`access token ${reason}`);
   }
 }
@@ -139,6 +143,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
         roles,
         email: typeof payload.email === 'string' ? payload.email : undefined,
         name: typeof payload.name === 'string' ? payload.name : undefined,
+        expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined,
       };
       if (cacheMs > 0 && typeof payload.exp === 'number') {
         if (verified.size >= cacheSize) verified.delete(verified.keys().next().value as string);
@@ -160,6 +165,8 @@ function classify(error: unknown): unknown {
   if (error instanceof UpstreamError) return error;
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid)
     return new TokenRejectedError('malformed');
+  if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'aud')
+    return new TokenRejectedError('invalid', true);
   if (error instanceof errors.JOSEError) return new TokenRejectedError('invalid');
   return error; // not the token and not Identity: a fault of ours, reported as one
 }
@@ -252,6 +259,7 @@ export function createGatewayClaimsReader(options: {
         roles,
         email: typeof payload.email === 'string' ? payload.email : undefined,
         name: typeof payload.name === 'string' ? payload.name : undefined,
+        expiresAt: payload.exp * 1000,
       };
     },
   };

@@ -137,8 +137,8 @@ export function bffOptionsFromConfig(config: BffConfig) {
       redisUrl: config.REDIS_URL,
       maxBytes: config.RESPONSE_CACHE_MAX_MB * 1024 * 1024,
       storeTimeoutMs: config.RESPONSE_CACHE_STORE_TIMEOUT_MS,
-      amqpUrl: config.AMQP_URL,
     },
+    amqpUrl: config.AMQP_URL,
     trustProxy: config.TRUST_PROXY ?? false,
     connectionTimeouts: {
       headersMs: config.HEADERS_TIMEOUT_MS,

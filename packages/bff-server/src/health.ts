@@ -10,12 +10,22 @@ import type { UpstreamGuards } from './upstreams.ts';
  */
 export function registerHealthRoutes(
   app: FastifyInstance,
-  state: { upstreams: Upstreams; guards: UpstreamGuards; draining: () => boolean },
+  state: {
+    upstreams: Upstreams;
+    guards: UpstreamGuards;
+    draining: () => boolean;
+    /** Open WebSocket connections and subscriptions, when subscriptions are served. */
+    live?: () => { connections: number; subscriptions: number } | undefined;
+  },
 ): void {
   const { upstreams, guards } = state;
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
-    if (state.draining()) return reply.code(503).send({ status: 'draining' });
+    const live = state.live?.();
+    const subscriptions = live
+      ? { connections: live.connections, subscriptions: live.subscriptions }
+      : undefined;
+    if (state.draining()) return reply.code(503).send({ status: 'draining', subscriptions });
     const check = { timeoutMs: 1_000 };
     const [identity, billing, product] = await Promise.all([
       upstreams.identity.ready(check),
@@ -31,6 +41,6 @@ export function registerHealthRoutes(
     const healthy = (name: keyof typeof reachable) => reachable[name] && breakers[name] !== 'open';
     const up = (['identity', 'billing', 'product'] as const).filter(healthy).length;
     const status = up === 3 ? 'ready' : up === 0 ? 'unavailable' : 'degraded';
-    return reply.code(up === 0 ? 503 : 200).send({ status, upstreams: reachable, breakers });
+    return reply.code(up === 0 ? 503 : 200).send({ status, upstreams: reachable, breakers, subscriptions });
   });
 }

@@ -109,6 +109,16 @@ export interface BffServerOptions {
   observability?: BffObservabilityOptions | undefined;
   /** Whole-response caching by the schema's `@cacheControl` hints (on by default, in memory). */
   responseCache?: BffResponseCacheOptions | undefined;
+  /**
+   * The services' domain events, which invalidate cached responses and feed subscriptions: a bus
+   * the caller owns (the one-process start passes its in-process bus), or RabbitMQ at `amqpUrl`
+   * (`AMQP_URL`) on a connection of the BFF's own. Neither: cached entries live until their max
+   * age, and subscriptions are not offered.
+   */
+  events?: EventBus | undefined;
+  amqpUrl?: string | undefined;
+  /** GraphQL subscriptions over WebSocket on the GraphQL path (on whenever there are events). */
+  subscriptions?: BffSubscriptionOptions | undefined;
   /** 'jit' compiles each operation once with graphql-jit (falling back to graphql-js per document). @default 'jit' */
   executor?: 'jit' | 'graphql-js';
 }
@@ -129,13 +139,28 @@ export interface BffResponseCacheOptions {
    * executes. @default 3000
    */
   coalesceWaitMs?: number | undefined;
+}
+
+export interface BffSubscriptionOptions {
+  /** @default true (when there are events: see `events`) */
+  enabled?: boolean | undefined;
+  /** Subscriptions one connection may hold. @default 25 */
+  maxPerConnection?: number | undefined;
+  /** Connections one viewer may hold on this replica. @default 10 */
+  maxConnectionsPerViewer?: number | undefined;
+  /** Connections this replica holds at most (signed out included). @default 10000 */
+  maxConnections?: number | undefined;
   /**
-   * Where invalidating domain events come from: a bus the caller owns (the one-process start
-   * passes its in-process bus), or RabbitMQ at `amqpUrl` (`AMQP_URL`) on a connection of the
-   * BFF's own. Neither: entries live until their max age.
+   * How often each socket is pinged, in ms; one that has not answered by the next ping is cut.
+   * Below every idle timeout between the client and here (Kong's 60 s). @default 20000
    */
-  events?: EventBus | undefined;
-  amqpUrl?: string | undefined;
+  keepAliveMs?: number | undefined;
+  /** Events waiting for one subscription before it ends with SUBSCRIPTION_ENDED (`overflow`). @default 32 */
+  maxQueuedEvents?: number | undefined;
+  /** Bytes sent but not yet read by the client before its socket is closed (4413). @default 1 MiB */
+  maxBufferedBytes?: number | undefined;
+  /** How long a socket may take to send `connection_init`, in ms. @default 5000 */
+  connectionInitWaitMs?: number | undefined;
 }
 
 export interface BffObservabilityOptions {
@@ -171,6 +196,8 @@ export interface RunningBff {
   rateLimitStats: RateLimitStats;
   /** Response cache counters (hits, misses, stores, invalidations, failures, stale); undefined when off. */
   responseCacheStats: (() => ResponseCacheStats) | undefined;
+  /** Open WebSocket connections, active subscriptions and events delivered; undefined when not offered. */
+  subscriptionStats: (() => { connections: number; subscriptions: number; delivered: number }) | undefined;
   /** The upstream guards: breaker state and retry counters per service. */
   guards: Record<'identity' | 'billing' | 'product', UpstreamGuard>;
   /** This app's metrics registry (also served on `metricsUrl` when a metrics port is set). */

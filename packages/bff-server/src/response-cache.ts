@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { createEventBus, type EventBus, type EventEnvelope, type Subscription } from '@bff/events';
+import type { EventBus, EventEnvelope, Subscription } from '@bff/events';
 import { type EntityLog, entityTag } from '@bff/loaders';
 import type { BffMetrics } from '@bff/observability';
 import type { BffContext } from '@bff/resolvers';
@@ -87,6 +87,8 @@ export interface BffResponseCache {
 export function createBffResponseCache(
   options: BffServerOptions,
   settings: {
+    /** The domain events that invalidate entries; none: entries live until their max age. */
+    events: EventBus | undefined;
     log: FastifyBaseLogger;
     metrics: BffMetrics;
     onOutcome: (outcome: CacheOutcome, context: BffContext) => void;
@@ -104,7 +106,6 @@ export function createBffResponseCache(
     : new MemoryResponseCacheStore({ maxBytes: config.maxBytes ?? 64 * 1024 * 1024 });
   const { log, metrics } = settings;
   let subscription: Subscription | undefined;
-  let ownBus: EventBus | undefined;
 
   const invalidate = async (tags: readonly string[], source: 'event' | 'mutation') => {
     if (tags.length === 0) return 0;
@@ -156,8 +157,7 @@ export function createBffResponseCache(
     async start() {
       if (store instanceof RedisResponseCacheStore && !(await store.ready()))
         log.warn('response cache: Redis not reachable at start; serving from the upstreams until it is');
-      if (!config.events && config.amqpUrl) ownBus = createEventBus({ amqpUrl: config.amqpUrl });
-      const bus: EventBus | undefined = config.events ?? ownBus;
+      const bus = settings.events;
       if (!bus) return;
       subscription = await bus.subscribe(
         `bff-${options.app}-response-cache`,
@@ -183,7 +183,6 @@ export function createBffResponseCache(
     },
     async close() {
       await subscription?.unsubscribe().catch(() => {});
-      await ownBus?.close().catch(() => {});
       await store.close();
     },
   };

@@ -5,6 +5,7 @@ import {
 } from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import { applyAuthDirectives, createAuthPlugin } from '@bff/auth';
+import { createEventBus } from '@bff/events';
 import { createCostPlugin, limitValidationRules, validateLimits } from '@bff/operation-limits';
 import { manifestCache } from '@bff/persisted-operations';
 import {
@@ -25,6 +26,7 @@ import type { BffServerOptions, RunningBff } from './options.ts';
 import { registerRequestGuards } from './request-guards.ts';
 import { type BffResponseCache, createBffResponseCache } from './response-cache.ts';
 import { buildBffSchema } from './schema.ts';
+import { type BffSubscriptions, registerSubscriptions } from './subscriptions.ts';
 import { createBffTelemetry } from './telemetry.ts';
 import { createUpstreams, createVerifier } from './upstreams.ts';
 
@@ -64,11 +66,13 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     ? manifestCache(options.persistedOperations.manifest)
     : undefined;
   let cache: BffResponseCache | undefined;
+  let live: BffSubscriptions | undefined;
   const telemetry = createBffTelemetry(
     options,
     options.persistedOperations?.manifest.operations.map((operation) => operation.name) ?? [],
     guards,
     () => cache?.store.stats.failures ?? 0,
+    () => live?.stats() ?? { connections: 0, subscriptions: 0, delivered: 0 },
   );
   opened.push(() => telemetry.close());
   const auth = createVerifier(reporting, guards);
@@ -116,8 +120,16 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     },
   });
 
+  let draining = false;
+  // The services' domain events: the caller's bus, or a RabbitMQ connection of this process's own.
+  const ownBus =
+    !options.events && options.amqpUrl ? createEventBus({ amqpUrl: options.amqpUrl }) : undefined;
+  if (ownBus) opened.push(() => ownBus.close());
+  const events = options.events ?? ownBus;
+
   if (options.responseCache?.enabled !== false) {
     cache = createBffResponseCache(options, {
+      events,
       log: app.log,
       metrics: telemetry.metrics,
       onOutcome: telemetry.onCacheOutcome,
@@ -195,8 +207,37 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     cache,
   );
 
-  let draining = false;
-  registerHealthRoutes(app, { upstreams, guards, draining: () => draining });
+  if (options.subscriptions?.enabled !== false && events) {
+    const byHash = new Map(options.persistedOperations?.manifest.operations.map((o) => [o.id, o.body]) ?? []);
+    live = registerSubscriptions(app, '/graphql', {
+      options,
+      schema,
+      verifier,
+      limits,
+      exposeLimits,
+      persisted: options.persistedOperations
+        ? { bodyOf: (hash) => byHash.get(hash), enforce: options.persistedOperations.enforce }
+        : undefined,
+      rateLimiting: throttling.enabled === false ? undefined : rateLimiting,
+      upstreams,
+      bus: events,
+      metrics: telemetry.metrics,
+      log: app.log,
+      draining: () => draining,
+    });
+    const owned = live;
+    opened.push(() => owned.close());
+    await live.start();
+  } else if (options.subscriptions?.enabled !== false) {
+    app.log.info('subscriptions are off: no domain events (set AMQP_URL, or pass a bus)');
+  }
+
+  registerHealthRoutes(app, {
+    upstreams,
+    guards,
+    draining: () => draining,
+    live: () => live?.stats(),
+  });
   if (options.graphiql) registerGraphiql(app, `${options.app} BFF`);
 
   if (!(await keysFetched)) app.log.warn('identity JWKS not fetched at start; the first token will fetch it');
@@ -211,12 +252,15 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     apollo,
     rateLimitStats: rateLimiting.stats,
     responseCacheStats: cache ? () => (cache as BffResponseCache).store.stats : undefined,
+    subscriptionStats: live ? () => (live as BffSubscriptions).stats() : undefined,
     guards,
     metrics: telemetry.metrics.registry,
     metricsUrl: metricsServer?.url,
     close: () => {
       closing ??= (async () => {
         draining = true;
+        // Sockets first: each is told 1001 and why, and upgraded sockets would hold app.close().
+        await live?.close();
         // Stop accepting and let in-flight requests finish, for at most the grace period; then
         // cut what is left so that shutdown is bounded, as Kubernetes expects.
         const grace = options.shutdownGraceMs ?? 10_000;
@@ -244,6 +288,7 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
           store.close(),
           cache?.close(),
         ]);
+        await ownBus?.close().catch(() => {});
         // Last, so that the final scrape and the last spans include the drained requests.
         await telemetry.close();
       })();

@@ -162,6 +162,7 @@ export function createBffTelemetry(
   knownOperationNames: Iterable<string>,
   guards: Readonly<Record<string, UpstreamGuard>>,
   cacheStoreFailures?: () => number,
+  live?: () => { connections: number; subscriptions: number; delivered: number },
 ): BffTelemetry {
   const settings = options.observability ?? {};
   const registry = createMetricsRegistry({ defaultLabels: { app: options.app } });
@@ -172,6 +173,7 @@ export function createBffTelemetry(
       Object.entries(guards).map(([service, guard]) => [service, BREAKER_STATE_VALUE[stateKey(guard.state)]]),
     retries: () => Object.entries(guards).map(([service, guard]) => [service, guard.stats.retries]),
     ...(cacheStoreFailures ? { cacheStoreFailures } : {}),
+    ...(live ? { live } : {}),
   });
   // One child per outcome, made once: counting a request's outcome is then one addition.
   const cacheOutcomes = Object.fromEntries(

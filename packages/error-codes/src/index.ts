@@ -39,6 +39,13 @@ export const BffErrorCode = {
   InvalidCredentials: 'INVALID_CREDENTIALS',
   /** Too many calls; `retryAfter` says when to try again. 429 when the whole request is refused. */
   RateLimited: 'RATE_LIMITED',
+  /** A connection or viewer holds as many subscriptions or connections as it may. */
+  TooManySubscriptions: 'TOO_MANY_SUBSCRIPTIONS',
+  /**
+   * A subscription ended before its subscriber left (`reason`: `overflow` when it did not read its
+   * events fast enough, `gap` when events may have been missed, `shutdown`): resubscribe, refetch.
+   */
+  SubscriptionEnded: 'SUBSCRIPTION_ENDED',
   NotFound: 'NOT_FOUND',
   Conflict: 'CONFLICT',
   IdempotencyKeyReused: 'IDEMPOTENCY_KEY_REUSED',

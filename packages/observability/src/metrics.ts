@@ -74,6 +74,11 @@ export class BffMetrics {
   readonly responseCache: Counter<'outcome'>;
   readonly responseCacheInvalidations: Counter<'source'>;
   readonly responseCacheStoreFailures: Counter;
+  readonly liveConnections: Gauge;
+  readonly liveSubscriptions: Gauge;
+  readonly liveRefusals: Counter<'code'>;
+  readonly liveEnded: Counter<'reason'>;
+  readonly liveEventsDelivered: Counter;
 
   constructor(
     readonly registry: Registry,
@@ -84,6 +89,8 @@ export class BffMetrics {
       retries?: () => Iterable<readonly [string, number]>;
       /** Response cache store calls that failed or timed out so far, read at scrape time. */
       cacheStoreFailures?: () => number;
+      /** Open WebSocket connections and active subscriptions, read at scrape time. */
+      live?: () => { connections: number; subscriptions: number; delivered: number };
     } = {},
   ) {
     this.operationDuration = new Histogram({
@@ -152,6 +159,56 @@ export class BffMetrics {
       help: 'Cached responses dropped because what they showed changed: by a domain event, by a mutation through this BFF, or all of them after a gap in the event stream.',
       labelNames: ['source'],
       registers: [registry],
+    });
+    const { live } = sources;
+    this.liveConnections = new Gauge({
+      name: 'bff_subscription_connections',
+      help: 'Open WebSocket (graphql-transport-ws) connections.',
+      registers: [registry],
+      ...(live
+        ? {
+            collect(this: Gauge) {
+              this.set(live().connections);
+            },
+          }
+        : {}),
+    });
+    this.liveSubscriptions = new Gauge({
+      name: 'bff_subscriptions_active',
+      help: 'GraphQL subscriptions being served.',
+      registers: [registry],
+      ...(live
+        ? {
+            collect(this: Gauge) {
+              this.set(live().subscriptions);
+            },
+          }
+        : {}),
+    });
+    this.liveRefusals = new Counter({
+      name: 'bff_subscription_refusals_total',
+      help: 'Subscriptions and connections refused, by error code (or close code for connections).',
+      labelNames: ['code'],
+      registers: [registry],
+    });
+    this.liveEnded = new Counter({
+      name: 'bff_subscriptions_ended_total',
+      help: 'Subscriptions the server ended before their client left: overflow (a slow client), gap (events may have been missed), shutdown, expired (the token), slow_socket.',
+      labelNames: ['reason'],
+      registers: [registry],
+    });
+    this.liveEventsDelivered = new Counter({
+      name: 'bff_subscription_events_delivered_total',
+      help: 'Domain events handed to subscriptions (one event reaching three subscriptions counts three).',
+      registers: [registry],
+      ...(live
+        ? {
+            collect(this: Counter) {
+              this.reset();
+              this.inc(live().delivered);
+            },
+          }
+        : {}),
     });
     const { cacheStoreFailures } = sources;
     this.responseCacheStoreFailures = new Counter({

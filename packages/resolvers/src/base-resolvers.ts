@@ -1,7 +1,7 @@
 import { BffErrorCode } from '@bff/error-codes';
 import { BillingRejection, type ProductRecord } from '@bff/upstream-clients';
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
-import type { BffContext, Viewer } from './context.ts';
+import type { BffContext, LiveSource, LiveUpdate, Viewer } from './context.ts';
 import { requireViewer, userInput } from './errors.ts';
 import type { Resolvers } from './generated/base-types.ts';
 import { input } from './input.ts';
@@ -33,6 +33,20 @@ const DateTime = new GraphQLScalarType<Date, string>({
     return date;
   },
 });
+
+function liveOf(context: BffContext): LiveSource {
+  if (!context.live)
+    throw new GraphQLError('Subscriptions are served over WebSocket (graphql-transport-ws) on this path', {
+      extensions: { code: BffErrorCode.BadRequest },
+    });
+  return context.live;
+}
+
+/** A string id from an event's payload, or undefined. */
+function idIn(update: LiveUpdate, field: string): string | undefined {
+  const value = (update.event.payload as Record<string, unknown> | null | undefined)?.[field];
+  return typeof value === 'string' && value.length > 0 ? value : undefined;
+}
 
 async function loadUser(viewer: Viewer, context: BffContext) {
   const user = await context.loaders.user.load(viewer.id);
@@ -105,6 +119,36 @@ export const baseResolvers: Resolvers = {
         throw new GraphQLError('Invoice not found', { extensions: { code: BffErrorCode.NotFound } });
       }
       return context.commands.payInvoice(args.id);
+    },
+  },
+  Subscription: {
+    invoiceChanged: {
+      subscribe: (_, __, context) => liveOf(context).invoicesOf(requireViewer(context).id),
+      // The loaders here are the event's (see LiveSource): every device of the viewer subscribed
+      // on this replica shares one read of the invoice.
+      resolve: async (update: LiveUpdate, _: unknown, context: BffContext) => {
+        const id = idIn(update, 'invoiceId');
+        const invoice = id ? await context.loaders.invoice.load(id) : null;
+        // Topics are per user, so this is the viewer's; checked all the same.
+        if (!invoice || invoice.userId !== context.viewer?.id)
+          throw new GraphQLError('Invoice not found', { extensions: { code: BffErrorCode.NotFound } });
+        return invoice;
+      },
+    },
+    productChanged: {
+      subscribe: (_, args, context) => {
+        if (args.ids.length === 0 || args.ids.length > 100)
+          throw userInput('ids', `1 to 100 ids, received ${args.ids.length}`);
+        for (const id of args.ids) input.productId(id, 'ids');
+        return liveOf(context).products(args.ids);
+      },
+      resolve: async (update: LiveUpdate, _: unknown, context: BffContext) => {
+        const id = idIn(update, 'productId');
+        const product = id ? await context.loaders.product.load(id) : null;
+        if (!product)
+          throw new GraphQLError('Product not found', { extensions: { code: BffErrorCode.NotFound } });
+        return product;
+      },
     },
   },
   User: {

@@ -15,6 +15,8 @@ export interface Viewer {
   /** From the token when it carries them, so `viewer { email name }` needs no Identity call. */
   email?: string | undefined;
   name?: string | undefined;
+  /** When the token it came from expires, ms since the epoch (a live connection ends then). */
+  expiresAt?: number | undefined;
 }
 
 export interface PageSizePolicy {
@@ -44,6 +46,23 @@ export interface SessionCookie {
   end(): void;
 }
 
+/** One domain event, as a live subscription's root resolver receives it. */
+export interface LiveUpdate {
+  event: { type: string; payload: unknown };
+}
+
+/**
+ * The domain events a subscription listens to (present on a subscription's context only). Each
+ * iterator ends when its subscriber leaves; the loaders on the context of each event's execution
+ * are that event's, shared by every subscriber it reaches.
+ */
+export interface LiveSource {
+  /** Invoices of `userId` created or paid. */
+  invoicesOf(userId: string): AsyncIterableIterator<LiveUpdate>;
+  /** Price changes of any of `ids`. */
+  products(ids: readonly string[]): AsyncIterableIterator<LiveUpdate>;
+}
+
 /** Built fresh for every request; nothing in it outlives the request. */
 export interface BffContext {
   app: AppName;
@@ -59,4 +78,6 @@ export interface BffContext {
   policy: AppPolicy;
   loaders: Loaders;
   commands: Commands;
+  /** On a subscription's context: where its events come from. */
+  live?: LiveSource | undefined;
 }

@@ -12,6 +12,8 @@ export type {
   AppName,
   AppPolicy,
   BffContext,
+  LiveSource,
+  LiveUpdate,
   OperationLimitsPolicy,
   PageSizePolicy,
   SessionCookie,

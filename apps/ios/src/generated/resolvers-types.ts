@@ -175,6 +175,28 @@ export type QueryProductsByIdsArgs = {
   ids: Array<Scalars['ID']['input']>;
 };
 
+/**
+ * Live updates over WebSocket (the graphql-transport-ws protocol, on the same /graphql path). Events come as the services
+ * publish them. After a reconnect, or when a subscription ends with an error, refetch what you show: events published
+ * while you were not subscribed are not replayed.
+ */
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** The viewer's invoices as they are created and paid. */
+  invoiceChanged: Invoice;
+  /** Products whose price changes, among `ids` (1 to 100; each id counts toward the rate limit). */
+  productChanged: Product;
+};
+
+/**
+ * Live updates over WebSocket (the graphql-transport-ws protocol, on the same /graphql path). Events come as the services
+ * publish them. After a reconnect, or when a subscription ends with an error, refetch what you show: events published
+ * while you were not subscribed are not replayed.
+ */
+export type SubscriptionProductChangedArgs = {
+  ids: Array<Scalars['ID']['input']>;
+};
+
 /** Private: cached only for the viewer it belongs to. */
 export type User = {
   __typename?: 'User';
@@ -305,6 +327,7 @@ export type ResolversTypes = {
   >;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   User: ResolverTypeWrapper<ViewerModel>;
 };
 
@@ -328,6 +351,7 @@ export type ResolversParentTypes = {
   PurchasePayload: Omit<PurchasePayload, 'invoice'> & { invoice: ResolversParentTypes['Invoice'] };
   Query: Record<PropertyKey, never>;
   String: Scalars['String']['output'];
+  Subscription: Record<PropertyKey, never>;
   User: ViewerModel;
 };
 
@@ -573,6 +597,20 @@ export type QueryResolvers<
   viewer?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
 };
 
+export type SubscriptionResolvers<
+  ContextType = BffContext,
+  ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription'],
+> = {
+  invoiceChanged?: SubscriptionResolver<ResolversTypes['Invoice'], 'invoiceChanged', ParentType, ContextType>;
+  productChanged?: SubscriptionResolver<
+    ResolversTypes['Product'],
+    'productChanged',
+    ParentType,
+    ContextType,
+    RequireFields<SubscriptionProductChangedArgs, 'ids'>
+  >;
+};
+
 export type UserResolvers<
   ContextType = BffContext,
   ParentType extends ResolversParentTypes['User'] = ResolversParentTypes['User'],
@@ -604,6 +642,7 @@ export type Resolvers<ContextType = BffContext> = {
   ProductEdge?: ProductEdgeResolvers<ContextType>;
   PurchasePayload?: PurchasePayloadResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
 };
 

@@ -1,0 +1,558 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { JwtVerifier } from '@bff/auth';
+import { readSessionToken, refuseUnservableOperation, TokenRejectedError } from '@bff/auth';
+import { BffErrorCode } from '@bff/error-codes';
+import type { EventBus } from '@bff/events';
+import { LiveEndedError, LiveEvents, type LiveMessage } from '@bff/live-events';
+import { createLoaders, type Loaders, type Upstreams } from '@bff/loaders';
+import type { BffMetrics } from '@bff/observability';
+import type { OperationLimits } from '@bff/operation-limits';
+import { limitValidationRules, operationCost } from '@bff/operation-limits';
+import { documentHash } from '@bff/persisted-operations';
+import type { RateLimiting } from '@bff/rate-limit';
+import { type BffContext, negotiateLocale, type Viewer } from '@bff/resolvers';
+import type { FastifyInstance } from 'fastify';
+import {
+  createSourceEventStream,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  execute,
+  GraphQLError,
+  type GraphQLSchema,
+  getOperationAST,
+  parse,
+  specifiedRules,
+  validate,
+} from 'graphql';
+import { type Extra, useServer } from 'graphql-ws/use/ws';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { formatError } from './error-handling.ts';
+import type { BffServerOptions, BffSubscriptionOptions } from './options.ts';
+import { compareVersions } from './request-guards.ts';
+
+/** Close codes beyond graphql-ws's own (4400 bad request, 4401 unauthorized, 4403 forbidden, 4429 too many). */
+export const LiveCloseCode = {
+  /** The app version is no longer served (HTTP's 426). */
+  UpgradeRequired: 4426,
+  /** The client did not read what was sent to it: its unread bytes passed `maxBufferedBytes`. */
+  SlowConsumer: 4413,
+  /** The server is shutting down: reconnect (to another replica), then refetch. */
+  GoingAway: 1001,
+} as const;
+
+const DEFAULTS = {
+  maxPerConnection: 25,
+  maxConnectionsPerViewer: 10,
+  maxConnections: 10_000,
+  keepAliveMs: 20_000,
+  maxQueuedEvents: 32,
+  maxBufferedBytes: 1024 * 1024,
+  connectionInitWaitMs: 5_000,
+} as const;
+
+/** The events subscriptions follow, and the topics each concerns (see the resolvers' LiveSource). */
+const LIVE_TOPICS: Readonly<Record<string, (payload: unknown) => readonly string[]>> = {
+  'product.price_changed': (payload) => topicOf('product', payload, 'productId'),
+  'billing.invoice.created': (payload) => topicOf('invoices', payload, 'userId'),
+  'billing.invoice.paid': (payload) => topicOf('invoices', payload, 'userId'),
+};
+
+function topicOf(kind: string, payload: unknown, field: string): readonly string[] {
+  const value = (payload as Record<string, unknown> | null | undefined)?.[field];
+  return typeof value === 'string' && value.length > 0 && value.length <= 200 ? [`${kind}:${value}`] : [];
+}
+
+/** One WebSocket connection's state. */
+interface Connection {
+  viewer: Viewer | null;
+  locale: string;
+  clientAddress: string;
+  /** Subscriptions being served, by the client's id. */
+  subscriptions: Set<string>;
+  expiry: NodeJS.Timeout | undefined;
+}
+
+export interface BffSubscriptions {
+  /** Open connections and active subscriptions now, and events delivered so far. */
+  stats(): { connections: number; subscriptions: number; delivered: number };
+  /** Starts listening to the domain events. */
+  start(): Promise<void>;
+  /** Closes every socket with 1001 and a reason, then stops listening to events. */
+  close(): Promise<void>;
+}
+
+export interface SubscriptionSettings {
+  options: BffServerOptions;
+  schema: GraphQLSchema;
+  verifier: JwtVerifier;
+  limits: OperationLimits;
+  exposeLimits: boolean;
+  /** The app's trusted documents, by hash, and whether only they may run. */
+  persisted: { bodyOf(hash: string): string | undefined; enforce: boolean } | undefined;
+  rateLimiting: RateLimiting | undefined;
+  upstreams: Upstreams;
+  bus: EventBus;
+  metrics: BffMetrics;
+  log: FastifyInstance['log'];
+  /** True once the process is draining: new connections are refused. */
+  draining: () => boolean;
+}
+
+/**
+ * GraphQL subscriptions over WebSocket (`graphql-transport-ws`, graphql-ws's server on `ws`),
+ * on the same path as HTTP. Everything the HTTP path checks is checked here: the token (in
+ * `connection_init`'s `Authorization`, or the web session cookie on the upgrade) when the
+ * connection opens, ending it with 4401 when the token expires (4403: another app's token);
+ * `Origin` against the app's CORS origins; the app-version policy; and per subscription the
+ * parse and validation limits, cost, trusted documents, `@auth`/`@hasRole` and the rate limits.
+ * Only subscriptions are served here (queries and mutations go over HTTP).
+ *
+ * Events come from one transient bus subscription per process (`@bff/live-events`), each
+ * executed once per subscriber with loaders made once per event.
+ */
+export function registerSubscriptions(
+  app: FastifyInstance,
+  path: string,
+  settings: SubscriptionSettings,
+): BffSubscriptions {
+  const {
+    options,
+    schema,
+    verifier,
+    limits,
+    exposeLimits,
+    persisted,
+    rateLimiting,
+    upstreams,
+    metrics,
+    log,
+  } = settings;
+  const config = subscriptionOptions(options.subscriptions);
+  const live = new LiveEvents<Loaders>({
+    bus: settings.bus,
+    name: `bff-${options.app}-subscriptions`,
+    topics: LIVE_TOPICS,
+    maxQueued: config.maxQueuedEvents,
+    // One set of loaders per event, shared by every subscriber it reaches on this replica.
+    batchOf: () => createLoaders(upstreams, { deadline: Date.now() + options.policy.operationBudgetMs }),
+    onError: (error, event) =>
+      log.warn({ err: error, eventType: event?.type }, 'subscriptions: event dropped'),
+  });
+  const connections = new Map<object, Connection>();
+  const perViewer = new Map<string, number>();
+  let subscriptions = 0;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxBodyBytes,
+    perMessageDeflate: false,
+  });
+  const origins =
+    options.corsOrigins && options.corsOrigins.length > 0 ? new Set(options.corsOrigins) : undefined;
+
+  const refuseUpgrade = (socket: Duplex, status: number, reason: string) => {
+    metrics.liveRefusals.inc({ code: String(status) });
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  };
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = request.url ?? '';
+    const query = url.indexOf('?');
+    if ((query < 0 ? url : url.slice(0, query)) !== path) return refuseUpgrade(socket, 404, 'Not Found');
+    if (settings.draining()) return refuseUpgrade(socket, 503, 'Service Unavailable');
+    // A browser always sends Origin: another site's page must not ride this user's cookie
+    // (cross-site WebSocket hijacking). Clients that are not browsers send none.
+    const origin = request.headers.origin;
+    if (origin !== undefined && !(origins?.has(origin) ?? sameOrigin(origin, request.headers.host)))
+      return refuseUpgrade(socket, 403, 'Forbidden');
+    if (connections.size >= config.maxConnections) return refuseUpgrade(socket, 503, 'Service Unavailable');
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+  };
+  app.server.on('upgrade', onUpgrade);
+
+  const closeWith = (ctx: { extra: Extra }, code: number, reason: string) => {
+    metrics.liveRefusals.inc({ code: String(code) });
+    ctx.extra.socket.close(code, reason);
+  };
+
+  const liveSource = {
+    invoicesOf: (userId: string) => live.listen([`invoices:${userId}`]),
+    products: (ids: readonly string[]) => live.listen(ids.map((id) => `product:${id}`)),
+  };
+
+  const disposable = useServer<Record<string, unknown>, Record<PropertyKey, never>>(
+    {
+      schema,
+      connectionInitWaitTimeout: config.connectionInitWaitMs,
+      isProd: options.production,
+      async onConnect(ctx) {
+        const { request } = ctx.extra;
+        const params = ctx.connectionParams ?? {};
+        const policy = options.appVersion;
+        if (policy) {
+          const given = textOf(request.headers['x-app-version']) ?? textOf(params['x-app-version']);
+          const order = given === undefined ? 0 : compareVersions(given, policy.minimum);
+          if (order === undefined || order < 0) {
+            closeWith(
+              ctx,
+              LiveCloseCode.UpgradeRequired,
+              `UPGRADE_REQUIRED ${policy.storeUrl}`.slice(0, 120),
+            );
+            return false;
+          }
+        }
+        const authorization = textOf(params.Authorization) ?? textOf(params.authorization);
+        const cookie = options.sessionCookie ? readSessionToken(textOf(request.headers.cookie)) : undefined;
+        let viewer: Viewer | null = null;
+        try {
+          if (authorization !== undefined) {
+            const match = /^Bearer +(\S+)$/i.exec(authorization);
+            if (!match?.[1]) throw new TokenRejectedError('malformed');
+            viewer = await verifier.verify(match[1]);
+          } else if (cookie) {
+            viewer = await verifier.verify(cookie).catch((error: unknown) => {
+              // As on HTTP: a bad cookie is dropped, the connection goes on signed out.
+              if (error instanceof TokenRejectedError) return null;
+              throw error;
+            });
+          }
+        } catch (error) {
+          if (error instanceof TokenRejectedError) {
+            if (error.wrongAudience) closeWith(ctx, 4403, 'Forbidden: the token is for another app');
+            else closeWith(ctx, 4401, `Unauthorized: the access token is ${error.reason}`);
+            return false;
+          }
+          // Identity's keys cannot be had: the server's fault; the client may try again.
+          log.warn({ err: error }, 'subscriptions: could not verify a token');
+          closeWith(ctx, 1013, 'Try again later');
+          return false;
+        }
+        if (viewer) {
+          const open = perViewer.get(viewer.id) ?? 0;
+          if (open >= config.maxConnectionsPerViewer) {
+            closeWith(
+              ctx,
+              4429,
+              `Too many connections: at most ${config.maxConnectionsPerViewer} per viewer`,
+            );
+            return false;
+          }
+          perViewer.set(viewer.id, open + 1);
+        }
+        const connection: Connection = {
+          viewer,
+          locale: negotiateLocale(textOf(request.headers['accept-language'])),
+          clientAddress: request.socket.remoteAddress ?? 'unknown',
+          subscriptions: new Set(),
+          expiry: undefined,
+        };
+        const expiresAt = viewer?.expiresAt;
+        if (expiresAt !== undefined) {
+          // A connection lives no longer than the token it was opened with.
+          connection.expiry = setTimeout(
+            () => {
+              metrics.liveEnded.inc({ reason: 'expired' }, connection.subscriptions.size);
+              ctx.extra.socket.close(4401, 'Unauthorized: the access token has expired');
+            },
+            Math.max(0, Math.min(expiresAt - Date.now(), 2 ** 31 - 1)),
+          );
+          connection.expiry.unref();
+        }
+        connections.set(ctx, connection);
+        return true;
+      },
+      async onSubscribe(ctx, id, payload) {
+        const connection = connections.get(ctx);
+        if (!connection) return [coded('Not connected', BffErrorCode.Unauthenticated)];
+        const refuse = (errors: readonly GraphQLError[]) => {
+          if (connection.subscriptions.delete(id)) subscriptions--;
+          for (const error of errors)
+            metrics.liveRefusals.inc({ code: String(error.extensions.code ?? 'UNKNOWN') });
+          return errors;
+        };
+        if (connection.subscriptions.size >= config.maxPerConnection)
+          return refuse([
+            coded(
+              `At most ${config.maxPerConnection} subscriptions per connection`,
+              BffErrorCode.TooManySubscriptions,
+            ),
+          ]);
+        // Held from here (released if refused): concurrent subscribe messages count against the cap at once.
+        connection.subscriptions.add(id);
+        subscriptions++;
+        const resolved = documentOf(payload, persisted, limits);
+        if (resolved instanceof GraphQLError) return refuse([resolved]);
+        const { document, hash } = resolved;
+        const rules = [
+          ...specifiedRules,
+          ...limitValidationRules(limits, { exposeLimits, introspection: !options.production }),
+        ];
+        const invalid = validate(schema, document, rules);
+        if (invalid.length > 0)
+          return refuse(invalid.map((error) => withCode(error, BffErrorCode.GraphqlValidationFailed)));
+        const operation = getOperationAST(document, payload.operationName ?? undefined);
+        if (!operation)
+          return refuse([
+            coded(
+              'operationName must name one operation of the document',
+              BffErrorCode.OperationResolutionFailure,
+            ),
+          ]);
+        if (operation.operation !== 'subscription')
+          return refuse([
+            coded(
+              'Only subscriptions are served over WebSocket: send queries and mutations over HTTP',
+              BffErrorCode.BadRequest,
+            ),
+          ]);
+        const variables = (payload.variables ?? {}) as Record<string, unknown>;
+        const trusted = persisted !== undefined && hash !== undefined && persisted.bodyOf(hash) !== undefined;
+        if (!trusted) {
+          const cost = operationCost(schema, document, operation, variables, limits.defaultListSize);
+          if (cost > limits.maxCost)
+            return refuse([
+              coded(
+                exposeLimits
+                  ? `The operation costs ${cost}; at most ${limits.maxCost} is allowed`
+                  : 'The operation is too expensive',
+                BffErrorCode.OperationLimitExceeded,
+                { limit: 'cost' },
+              ),
+            ]);
+        }
+        try {
+          refuseUnservableOperation(schema, document, operation, connection.viewer);
+        } catch (error) {
+          if (error instanceof GraphQLError) return refuse([error]);
+          throw error;
+        }
+        const contextValue: BffContext = {
+          app: options.app,
+          requestId: `${id}`.slice(0, 64),
+          viewer: connection.viewer,
+          clientAddress: connection.clientAddress,
+          locale: connection.locale,
+          policy: options.policy,
+          // Replaced by each event's own (see subscribeEach); subscribing loads nothing.
+          loaders: undefined as unknown as Loaders,
+          commands: undefined as never,
+          live: liveSource,
+        };
+        if (rateLimiting) {
+          const refusals = await rateLimiting.admit({
+            schema,
+            document,
+            operation,
+            variables,
+            context: contextValue,
+          });
+          if (refusals.length > 0) return refuse(refusals);
+        }
+        return {
+          schema,
+          document,
+          operationName: payload.operationName ?? null,
+          variableValues: variables,
+          contextValue,
+        } satisfies ExecutionArgs;
+      },
+      subscribe: (args) => subscribeEach(args, (reason) => metrics.liveEnded.inc({ reason })),
+      async onNext(ctx, id, _payload, _args, result) {
+        const socket = ctx.extra.socket;
+        // What the client has not read yet: past the bound it is cut off instead of growing memory.
+        if (socket.bufferedAmount > config.maxBufferedBytes) {
+          metrics.liveEnded.inc({ reason: 'slow_socket' }, connections.get(ctx)?.subscriptions.size ?? 1);
+          socket.close(LiveCloseCode.SlowConsumer, 'SLOW_CONSUMER: the client did not read its messages');
+          return;
+        }
+        return formatted(result, options.production);
+      },
+      onError(_ctx, _id, _payload, errors) {
+        return errors.map((error) => formatError(error.toJSON(), error, options.production));
+      },
+      onComplete(ctx, id) {
+        const connection = connections.get(ctx);
+        if (connection?.subscriptions.delete(id)) subscriptions--;
+      },
+      onClose(ctx) {
+        const connection = connections.get(ctx);
+        if (!connection) return;
+        connections.delete(ctx);
+        subscriptions -= connection.subscriptions.size;
+        clearTimeout(connection.expiry);
+        const viewerId = connection.viewer?.id;
+        if (viewerId !== undefined) {
+          const open = (perViewer.get(viewerId) ?? 1) - 1;
+          if (open <= 0) perViewer.delete(viewerId);
+          else perViewer.set(viewerId, open);
+        }
+      },
+    },
+    wss,
+    config.keepAliveMs,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    stats: () => ({ connections: connections.size, subscriptions, delivered: live.deliveries }),
+    close: () => {
+      closing ??= (async () => {
+        app.server.off('upgrade', onUpgrade);
+        for (const socket of wss.clients as Set<WebSocket>)
+          socket.close(LiveCloseCode.GoingAway, 'The server is shutting down: reconnect, then refetch');
+        await live.close();
+        await Promise.resolve(disposable.dispose()).catch(() => {});
+      })();
+      return closing;
+    },
+    start: () => live.start(),
+  };
+}
+
+/** Options with their defaults, each checked (a TypeError names a bad one). */
+export function subscriptionOptions(
+  given: BffSubscriptionOptions | undefined,
+): Record<keyof typeof DEFAULTS, number> {
+  const config: Record<keyof typeof DEFAULTS, number> = { ...DEFAULTS };
+  for (const name of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
+    const value = given?.[name] ?? DEFAULTS[name];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1)
+      throw new TypeError(`subscriptions.${name} must be a positive whole number, received ${String(value)}`);
+    config[name] = value;
+  }
+  return config;
+}
+
+/** The document of a subscribe message: its query, or the trusted document its hash names. */
+function documentOf(
+  payload: { query?: string | null | undefined; extensions?: Record<string, unknown> | null | undefined },
+  persisted: SubscriptionSettings['persisted'],
+  limits: OperationLimits,
+): { document: DocumentNode; hash: string | undefined } | GraphQLError {
+  const persistedQuery = payload.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
+  const hash = typeof persistedQuery?.sha256Hash === 'string' ? persistedQuery.sha256Hash : undefined;
+  let query = typeof payload.query === 'string' && payload.query.length > 0 ? payload.query : undefined;
+  if (hash !== undefined) {
+    if (query !== undefined && documentHash(query) !== hash)
+      return coded(
+        'The query does not hash to the hash sent with it',
+        BffErrorCode.PersistedQueryHashMismatch,
+      );
+    const body = persisted?.bodyOf(hash);
+    if (body === undefined && (query === undefined || persisted?.enforce))
+      return coded('PersistedQueryNotFound', BffErrorCode.PersistedQueryNotFound);
+    query = body ?? query;
+  } else if (persisted?.enforce) {
+    return coded(
+      "Only this app's trusted documents are served: send one by its hash",
+      BffErrorCode.PersistedQueryNotFound,
+    );
+  }
+  if (query === undefined) return coded('The subscribe message has no query', BffErrorCode.BadRequest);
+  if (query.length > limits.maxDocumentChars)
+    return coded('The document is too long', BffErrorCode.OperationLimitExceeded, { limit: 'documentChars' });
+  try {
+    return { document: parse(query, { maxTokens: limits.maxTokens }), hash };
+  } catch (error) {
+    return withCode(error as GraphQLError, BffErrorCode.GraphqlParseFailed);
+  }
+}
+
+/**
+ * graphql-js's subscribe, with each event executed on a context of its own: the subscription's,
+ * with the event's loaders (made once per event, shared by every subscriber it reaches). A
+ * stream the server ends (a slow subscriber, a gap in the events, shutdown) ends with one
+ * result carrying SUBSCRIPTION_ENDED, then completes.
+ */
+async function subscribeEach(
+  args: ExecutionArgs,
+  onEnded: (reason: string) => void,
+): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  const source = await createSourceEventStream(args);
+  if (!isAsyncIterable(source)) return source as ExecutionResult;
+  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<LiveMessage<Loaders>>;
+  let finished = false;
+  const mapped: AsyncIterableIterator<ExecutionResult> = {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      if (finished) return { value: undefined, done: true };
+      try {
+        const step = await iterator.next();
+        if (step.done) {
+          finished = true;
+          return { value: undefined, done: true };
+        }
+        const message = step.value;
+        const contextValue = { ...(args.contextValue as BffContext), loaders: message.batch };
+        const value = await execute({ ...args, rootValue: message, contextValue });
+        return { value, done: false };
+      } catch (error) {
+        if (!(error instanceof LiveEndedError)) throw error;
+        finished = true;
+        onEnded(error.reason);
+        return {
+          value: {
+            errors: [coded(error.message, BffErrorCode.SubscriptionEnded, { reason: error.reason })],
+          },
+          done: false,
+        };
+      }
+    },
+    async return() {
+      finished = true;
+      await iterator.return?.();
+      return { value: undefined, done: true };
+    },
+    async throw(error?: unknown) {
+      finished = true;
+      await iterator.return?.();
+      throw error;
+    },
+  };
+  return mapped;
+}
+
+/** Whether a page at `origin` is on this host (without CORS origins, only same-origin pages may connect). */
+function sameOrigin(origin: string, host: string | undefined): boolean {
+  try {
+    return host !== undefined && new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+function formatted(result: { errors?: readonly GraphQLError[] | undefined }, production: boolean) {
+  if (!result.errors) return undefined;
+  return {
+    ...result,
+    errors: result.errors.map((error) => formatError(error.toJSON(), error, production)),
+  };
+}
+
+function coded(message: string, code: BffErrorCode, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, ...extensions } });
+}
+
+function withCode(error: GraphQLError, code: BffErrorCode): GraphQLError {
+  if (error.extensions?.code) return error;
+  return new GraphQLError(error.message, {
+    ...(error.nodes ? { nodes: error.nodes } : {}),
+    ...(error.source ? { source: error.source } : {}),
+    ...(error.positions ? { positions: error.positions } : {}),
+    ...(error.path ? { path: error.path } : {}),
+    ...(error.originalError ? { originalError: error.originalError } : {}),
+    extensions: { ...error.extensions, code },
+  });
+}
+
+function textOf(value: unknown): string | undefined {
+  if (Array.isArray(value)) return typeof value[0] === 'string' ? value[0] : undefined;
+  return typeof value === 'string' && value.length <= 8_192 ? value : undefined;
+}
