@@ -26,7 +26,8 @@ import {
   specifiedRules,
   validate,
 } from 'graphql';
-import { type Extra, useServer } from 'graphql-ws/use/ws';
+// graphql-ws names its ws adapter like a React hook; it is a plain function.
+import { type Extra, useServer as attachGraphqlWs } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { formatError } from './error-handling.ts';
 import type { BffServerOptions, BffSubscriptionOptions } from './options.ts';
@@ -181,7 +182,7 @@ export function registerSubscriptions(
     products: (ids: readonly string[]) => live.listen(ids.map((id) => `product:${id}`)),
   };
 
-  const disposable = useServer<Record<string, unknown>, Record<PropertyKey, never>>(
+  const disposable = attachGraphqlWs<Record<string, unknown>, Record<PropertyKey, never>>(
     {
       schema,
       connectionInitWaitTimeout: config.connectionInitWaitMs,
