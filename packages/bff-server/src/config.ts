@@ -32,8 +32,18 @@ export function readBffConfig(defaultPort: number, source: Record<string, string
       /** Memory the in-process response cache may hold, in MiB (without REDIS_URL). */
       RESPONSE_CACHE_MAX_MB: env.int(64, { min: 1, max: 4_096 }),
       RESPONSE_CACHE_STORE_TIMEOUT_MS: env.int(150, { min: 10, max: 5_000 }),
-      /** RabbitMQ, for the domain events that invalidate cached responses; none: entries live their max age. */
+      /**
+       * RabbitMQ, for the domain events that invalidate cached responses and feed subscriptions;
+       * none: cached entries live their max age, and no subscriptions are offered.
+       */
       AMQP_URL: env.optionalUrl(['amqp:', 'amqps:']),
+      /** GraphQL subscriptions over WebSocket on /graphql (when there are events: AMQP_URL). */
+      SUBSCRIPTIONS: env.oneOf(['on', 'off'], 'on'),
+      /** How often each WebSocket is pinged; below every idle timeout in front (Kong's 60 s). */
+      SUBSCRIPTION_KEEPALIVE_MS: env.int(20_000, { min: 1_000, max: 55_000 }),
+      SUBSCRIPTIONS_PER_CONNECTION: env.int(25, { min: 1, max: 1_000 }),
+      SUBSCRIPTION_CONNECTIONS_PER_VIEWER: env.int(10, { min: 1, max: 1_000 }),
+      SUBSCRIPTION_MAX_CONNECTIONS: env.int(10_000, { min: 1, max: 1_000_000 }),
       RATE_LIMIT_ON_STORE_FAILURE: env.oneOf(['open', 'closed'], 'open'),
       RATE_LIMIT_STORE_TIMEOUT_MS: env.int(150, { min: 10, max: 5_000 }),
       RATE_LIMIT_DEFAULT_MAX: env.int(600, { min: 1, max: 1_000_000 }),
@@ -139,6 +149,13 @@ export function bffOptionsFromConfig(config: BffConfig) {
       storeTimeoutMs: config.RESPONSE_CACHE_STORE_TIMEOUT_MS,
     },
     amqpUrl: config.AMQP_URL,
+    subscriptions: {
+      enabled: config.SUBSCRIPTIONS === 'on',
+      keepAliveMs: config.SUBSCRIPTION_KEEPALIVE_MS,
+      maxPerConnection: config.SUBSCRIPTIONS_PER_CONNECTION,
+      maxConnectionsPerViewer: config.SUBSCRIPTION_CONNECTIONS_PER_VIEWER,
+      maxConnections: config.SUBSCRIPTION_MAX_CONNECTIONS,
+    },
     trustProxy: config.TRUST_PROXY ?? false,
     connectionTimeouts: {
       headersMs: config.HEADERS_TIMEOUT_MS,
