@@ -32,7 +32,7 @@ async function hub(options: { maxQueued?: number } = {}) {
  * Resolves once everything published so far has been dispatched: the bus may deliver on a later
  * turn, but in order, so a marker published last arrives last.
  */
-async function flush(bus: InProcessEventBus, live: LiveEvents<unknown>): Promise<void> {
+async function flush<T>(bus: InProcessEventBus, live: LiveEvents<T>): Promise<void> {
   const marker = live.listen(['product:marker']);
   await bus.publish(priceChanged('marker'));
   await marker.next();
