@@ -118,8 +118,12 @@ export function createBffResponseCache(
     store,
     app: options.app,
     // Roles are part of who the viewer is: an answer made for an admin is not a user's.
-    viewerKeyOf: (context) =>
-      context.viewer ? `${context.viewer.id}|${[...context.viewer.roles].sort().join(',')}` : undefined,
+    viewerKeyOf: (context) => {
+      const viewer = context.viewer;
+      if (!viewer) return undefined;
+      const { roles } = viewer;
+      return `${viewer.id}|${roles.length < 2 ? (roles[0] ?? '') : [...roles].sort().join(',')}`;
+    },
     localeOf: (context) => context.locale,
     appVersionOf: options.appVersion
       ? (request) => request.http?.headers.get('x-app-version')?.slice(0, 32)

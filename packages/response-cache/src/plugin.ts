@@ -3,6 +3,7 @@ import type {
   BaseContext,
   GraphQLRequestContext,
   GraphQLRequestContextResponseForOperation,
+  GraphQLRequestContextWillSendResponse,
   GraphQLResponse,
 } from '@apollo/server';
 import { HeaderMap } from '@apollo/server';
@@ -126,208 +127,268 @@ export function createResponseCachePlugin<TContext extends BaseContext>(
     throw new TypeError(
       `createResponseCachePlugin: app must be a non-empty string, received ${JSON.stringify(options.app)}`,
     );
-  const now = options.now ?? Date.now;
-  const { store } = options;
   const vary = (scopeVary: readonly string[]) => [...scopeVary, ...(options.vary ?? [])].join(', ');
-  const publicVary = vary(PUBLIC_VARY);
-  const privateVary = vary(PRIVATE_VARY);
-  /** Executions under way for PUBLIC keys: whether they stored their answer. */
-  const inFlight = new Map<string, Promise<boolean>>();
-  /** Per request that leads a PUBLIC key: stops its followers waiting if it ends without willSendResponse (an unexpected error). */
-  const abandon = new WeakMap<object, () => void>();
-
-  // A store should not reject (see ResponseCacheStore); one that does costs the cache, never the answer.
-  const get = async (key: string): Promise<string | undefined> => {
-    try {
-      return await store.get(key);
-    } catch {
-      return undefined;
-    }
+  const shared: Shared<TContext> = {
+    options,
+    store: options.store,
+    now: options.now ?? Date.now,
+    clockSkewMs,
+    coalesceWaitMs,
+    publicVary: vary(PUBLIC_VARY),
+    privateVary: vary(PRIVATE_VARY),
+    inFlight: new Map(),
+    abandon: new WeakMap(),
   };
-  const set = async (...args: Parameters<ResponseCacheStore['set']>): Promise<SetOutcome> => {
-    try {
-      return await store.set(...args);
-    } catch {
-      return 'skipped';
-    }
-  };
-  /** Entries dropped, or undefined when the store failed. */
-  const invalidate = async (tags: readonly string[]): Promise<number | undefined> => {
-    try {
-      return await store.invalidate(tags);
-    } catch {
-      return undefined;
-    }
-  };
-
-  // Cache-Control and Vary are set in willSendResponse, where every answer gets its headers.
-  const answer = (cached: CachedResponse): GraphQLResponse => {
-    const headers = new HeaderMap();
-    headers.set('age', String(ageOf(cached, now())));
-    return {
-      http: { headers },
-      body: { kind: 'single', singleResult: { data: cached.data } },
-    };
-  };
-  const refuse = (errors: readonly GraphQLError[]): GraphQLResponse => ({
-    http: { headers: new HeaderMap() },
-    body: { kind: 'single', singleResult: { data: null, errors: errors.map((error) => error.toJSON()) } },
-  });
-
   return {
     async unexpectedErrorProcessingRequest({ requestContext }) {
-      abandon.get(requestContext)?.();
+      shared.abandon.get(requestContext)?.release();
     },
-
     async requestDidStart(startedContext) {
-      const { contextValue } = startedContext;
-      const started = now();
-      let policy: CachePolicy | undefined;
-      let key: string | undefined;
-      let outcome: CacheOutcome = 'none';
-      let served: CachedResponse | undefined;
-      let settle: ((stored: boolean) => void) | undefined;
-      /** Whoever waits for this execution stops waiting, and the outcome is reported: once. */
-      const finish = () => {
-        settle?.(false);
-        settle = undefined;
-        options.onOutcome?.(outcome, contextValue);
-      };
-
-      return {
-        async responseForOperation(requestContext) {
-          const { operation, document, schema, request } = requestContext;
-          if (operation.operation !== 'query') return null;
-          policy = cachePolicyOf(schema, document, requestContext.operationName);
-          if (policy.maxAge <= 0 || !requestContext.queryHash) return null;
-          const viewerId = policy.scope === 'PRIVATE' ? options.viewerKeyOf(contextValue) : undefined;
-          key = responseCacheKey({
-            app: options.app,
-            operationHash: requestContext.queryHash,
-            operationName: requestContext.operationName,
-            variables: request.variables,
-            locale: options.localeOf(contextValue),
-            appVersion: options.appVersionOf?.(request),
-            viewerId,
-            scope: policy.scope,
-          });
-          if (!key) return null;
-          const serve = async (cached: CachedResponse, as: CacheOutcome) => {
-            const refusals = (await options.admit?.(requestContext)) ?? [];
-            if (refusals.length > 0) return refuse(refusals);
-            outcome = as;
-            served = cached;
-            return answer(cached);
-          };
-          const found = parse(await get(key), now());
-          if (found) return serve(found, 'hit');
-          if (policy.scope === 'PUBLIC' && coalesceWaitMs > 0) {
-            const leader = inFlight.get(key);
-            if (leader) {
-              // Served from the store, not from the leader's hands: what the leader stored may have
-              // been invalidated since (a write that finished before this request started), in
-              // which case it is gone from the store and this request executes.
-              if (await withinMs(leader, coalesceWaitMs)) {
-                const shared = parse(await get(key), now());
-                if (shared) return serve(shared, 'coalesced');
-              }
-            } else {
-              const ownKey = key;
-              const result = new Promise<boolean>((resolve) => {
-                settle = (stored) => {
-                  inFlight.delete(ownKey);
-                  resolve(stored);
-                };
-              });
-              inFlight.set(key, result);
-              abandon.set(startedContext, () => {
-                settle?.(false);
-                settle = undefined;
-              });
-            }
-          }
-          outcome = 'miss';
-          return null;
-        },
-
-        async willSendResponse({ response, operation, errors, requestIsBatched }) {
-          const headers = response.http.headers;
-          /** True once the HTTP layer has taken the write: it finishes the request then. */
-          let deferred = false;
-          try {
-            if (operation?.operation === 'mutation') {
-              const written = [...options.writtenTagsOf(contextValue)];
-              if (written.length > 0) {
-                // Before the answer leaves: the client's next read must not find the old entry.
-                const dropped = await invalidate(written);
-                if (dropped === undefined) {
-                  outcome = 'skip';
-                } else {
-                  options.onInvalidated?.(dropped);
-                  outcome = 'invalidate';
-                }
-              }
-              headers.set('cache-control', 'no-store');
-              return;
-            }
-            const result = response.body.kind === 'single' ? response.body.singleResult : undefined;
-            const clean = result && !errors?.length && !result.errors?.length && result.data;
-            if (!policy || policy.maxAge <= 0 || !key || !clean) {
-              if (outcome === 'miss') outcome = 'skip';
-              headers.set('cache-control', 'no-store');
-              return;
-            }
-            if (policy.scope === 'PRIVATE') {
-              headers.set('cache-control', 'private, no-store');
-              headers.set('vary', privateVary);
-            } else {
-              const age = served ? ageOf(served, now()) : 0;
-              const remaining = Math.max(0, (served?.maxAge ?? policy.maxAge) - age);
-              headers.set('cache-control', remaining > 0 ? `public, max-age=${remaining}` : 'no-cache');
-              headers.set('vary', publicVary);
-            }
-            if (outcome !== 'miss') return;
-            const ownKey = key;
-            const maxAge = policy.maxAge;
-            const tags = [...options.readTagsOf(contextValue)];
-            const write = async (body: string | undefined) => {
-              if (body === undefined) {
-                outcome = 'skip';
-                return;
-              }
-              const stored = await set(ownKey, entryOf(now(), maxAge, body), maxAge, tags, {
-                unchangedSince: started - clockSkewMs,
-              });
-              if (stored === 'stored') settle?.(true);
-              else outcome = stored === 'stale' ? 'stale' : 'skip';
-            };
-            if (!requestIsBatched && options.deferStore) {
-              let called = false;
-              deferred = options.deferStore(contextValue, async (body) => {
-                if (called) return;
-                called = true;
-                try {
-                  await write(body);
-                } finally {
-                  finish();
-                }
-              });
-              if (deferred) return;
-            }
-            await write(JSON.stringify({ data: result.data }));
-          } finally {
-            // The operations of a batched request share one set of HTTP headers: one private or
-            // uncacheable answer among them must not go out under another's public header.
-            if (requestIsBatched) {
-              headers.set('cache-control', 'no-store');
-              headers.delete('age');
-            }
-            if (!deferred) finish();
-          }
-        },
-      };
+      return new CachedRequest(shared, startedContext);
     },
   };
+}
+
+/** What every request of one plugin shares. */
+interface Shared<TContext extends BaseContext> {
+  readonly options: ResponseCachePluginOptions<TContext>;
+  readonly store: ResponseCacheStore;
+  readonly now: () => number;
+  readonly clockSkewMs: number;
+  readonly coalesceWaitMs: number;
+  readonly publicVary: string;
+  readonly privateVary: string;
+  /** Executions under way for PUBLIC keys: whether they stored their answer. */
+  readonly inFlight: Map<string, Promise<boolean>>;
+  /** Requests leading a PUBLIC key: released if they end without willSendResponse (an unexpected error). */
+  readonly abandon: WeakMap<object, CachedRequest<TContext>>;
+}
+
+/**
+ * One request's part in the cache, as Apollo's request listener: a class, so that a request
+ * costs one object rather than a closure per hook.
+ */
+class CachedRequest<TContext extends BaseContext> {
+  private readonly started: number;
+  private readonly context: TContext;
+  private policy: CachePolicy | undefined;
+  private key: string | undefined;
+  private outcome: CacheOutcome = 'none';
+  private served: CachedResponse | undefined;
+  /** Settles the promise followers of this PUBLIC key wait on; undefined once settled. */
+  private settle: ((stored: boolean) => void) | undefined;
+  /** The body's write was handed to the HTTP layer, which finishes the request when it is done. */
+  private handed = false;
+
+  constructor(
+    private readonly shared: Shared<TContext>,
+    private readonly startedContext: GraphQLRequestContext<TContext>,
+  ) {
+    this.started = shared.now();
+    this.context = startedContext.contextValue;
+  }
+
+  async responseForOperation(
+    requestContext: GraphQLRequestContextResponseForOperation<TContext>,
+  ): Promise<GraphQLResponse | null> {
+    const { options, coalesceWaitMs, inFlight } = this.shared;
+    const { operation, request } = requestContext;
+    if (operation.operation !== 'query') return null;
+    const policy = cachePolicyOf(
+      requestContext.schema,
+      requestContext.document,
+      requestContext.operationName,
+    );
+    this.policy = policy;
+    if (policy.maxAge <= 0 || !requestContext.queryHash) return null;
+    const key = responseCacheKey({
+      app: options.app,
+      operationHash: requestContext.queryHash,
+      operationName: requestContext.operationName,
+      variables: request.variables,
+      locale: options.localeOf(this.context),
+      appVersion: options.appVersionOf?.(request),
+      viewerId: policy.scope === 'PRIVATE' ? options.viewerKeyOf(this.context) : undefined,
+      scope: policy.scope,
+    });
+    this.key = key;
+    if (!key) return null;
+    const found = parse(await this.get(key), this.shared.now());
+    if (found) return this.serve(requestContext, found, 'hit');
+    if (policy.scope === 'PUBLIC' && coalesceWaitMs > 0) {
+      const leader = inFlight.get(key);
+      if (leader) {
+        // Served from the store, not from the leader's hands: what the leader stored may have
+        // been invalidated since (a write that finished before this request started), in
+        // which case it is gone from the store and this request executes.
+        if (await withinMs(leader, coalesceWaitMs)) {
+          const shared = parse(await this.get(key), this.shared.now());
+          if (shared) return this.serve(requestContext, shared, 'coalesced');
+        }
+      } else {
+        inFlight.set(
+          key,
+          new Promise<boolean>((resolve) => {
+            this.settle = (stored) => {
+              inFlight.delete(key);
+              resolve(stored);
+            };
+          }),
+        );
+        this.shared.abandon.set(this.startedContext, this);
+      }
+    }
+    this.outcome = 'miss';
+    return null;
+  }
+
+  async willSendResponse({
+    response,
+    operation,
+    errors,
+    requestIsBatched,
+  }: GraphQLRequestContextWillSendResponse<TContext>): Promise<void> {
+    const { options, now } = this.shared;
+    const headers = response.http.headers;
+    try {
+      if (operation?.operation === 'mutation') {
+        const written = [...options.writtenTagsOf(this.context)];
+        if (written.length > 0) {
+          // Before the answer leaves: the client's next read must not find the old entry.
+          const dropped = await this.invalidate(written);
+          if (dropped === undefined) {
+            this.outcome = 'skip';
+          } else {
+            options.onInvalidated?.(dropped);
+            this.outcome = 'invalidate';
+          }
+        }
+        headers.set('cache-control', 'no-store');
+        return;
+      }
+      const { policy, key, served } = this;
+      const result = response.body.kind === 'single' ? response.body.singleResult : undefined;
+      const clean = result && !errors?.length && !result.errors?.length && result.data;
+      if (!policy || policy.maxAge <= 0 || !key || !clean) {
+        if (this.outcome === 'miss') this.outcome = 'skip';
+        headers.set('cache-control', 'no-store');
+        return;
+      }
+      if (policy.scope === 'PRIVATE') {
+        headers.set('cache-control', 'private, no-store');
+        headers.set('vary', this.shared.privateVary);
+      } else {
+        const age = served ? ageOf(served, now()) : 0;
+        const remaining = Math.max(0, (served?.maxAge ?? policy.maxAge) - age);
+        headers.set('cache-control', remaining > 0 ? `public, max-age=${remaining}` : 'no-cache');
+        headers.set('vary', this.shared.publicVary);
+      }
+      if (this.outcome !== 'miss') return;
+      if (!requestIsBatched && options.deferStore) {
+        let called = false;
+        this.handed = options.deferStore(this.context, async (body) => {
+          if (called) return;
+          called = true;
+          try {
+            await this.write(key, policy.maxAge, body);
+          } finally {
+            this.finish();
+          }
+        });
+        if (this.handed) return;
+      }
+      await this.write(key, policy.maxAge, JSON.stringify({ data: result.data }));
+    } finally {
+      // The operations of a batched request share one set of HTTP headers: one private or
+      // uncacheable answer among them must not go out under another's public header.
+      if (requestIsBatched) {
+        headers.set('cache-control', 'no-store');
+        headers.delete('age');
+      }
+      if (!this.handed) this.finish();
+    }
+  }
+
+  /** Whoever waits for this execution stops waiting, and the outcome is reported: once. */
+  private finish(): void {
+    this.release();
+    this.shared.options.onOutcome?.(this.outcome, this.context);
+  }
+
+  /** Stops this request's followers waiting (it stored nothing). */
+  release(): void {
+    this.settle?.(false);
+    this.settle = undefined;
+  }
+
+  private async write(key: string, maxAge: number, body: string | undefined): Promise<void> {
+    if (body === undefined) {
+      this.outcome = 'skip';
+      return;
+    }
+    const { store, now, clockSkewMs } = this.shared;
+    let stored: SetOutcome;
+    try {
+      stored = await store.set(
+        key,
+        entryOf(now(), maxAge, body),
+        maxAge,
+        [...this.shared.options.readTagsOf(this.context)],
+        {
+          unchangedSince: this.started - clockSkewMs,
+        },
+      );
+    } catch {
+      // A store should not reject (see ResponseCacheStore); one that does costs the cache, never the answer.
+      stored = 'skipped';
+    }
+    if (stored === 'stored') {
+      this.settle?.(true);
+      this.settle = undefined;
+    } else {
+      this.outcome = stored === 'stale' ? 'stale' : 'skip';
+    }
+  }
+
+  private async serve(
+    requestContext: GraphQLRequestContextResponseForOperation<TContext>,
+    cached: CachedResponse,
+    as: CacheOutcome,
+  ): Promise<GraphQLResponse> {
+    const refusals = (await this.shared.options.admit?.(requestContext)) ?? [];
+    if (refusals.length > 0) {
+      return {
+        http: { headers: new HeaderMap() },
+        body: {
+          kind: 'single',
+          singleResult: { data: null, errors: refusals.map((error) => error.toJSON()) },
+        },
+      };
+    }
+    this.outcome = as;
+    this.served = cached;
+    // Cache-Control and Vary are set in willSendResponse, where every answer gets its headers.
+    const headers = new HeaderMap();
+    headers.set('age', String(ageOf(cached, this.shared.now())));
+    return { http: { headers }, body: { kind: 'single', singleResult: { data: cached.data } } };
+  }
+
+  private async get(key: string): Promise<string | undefined> {
+    try {
+      return await this.shared.store.get(key);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Entries dropped, or undefined when the store failed. */
+  private async invalidate(tags: readonly string[]): Promise<number | undefined> {
+    try {
+      return await this.shared.store.invalidate(tags);
+    } catch {
+      return undefined;
+    }
+  }
 }
 
 /** Whole seconds since the entry was stored. */
