@@ -113,6 +113,9 @@ describe('SERVER_FAULT_CODES', () => {
       BffErrorCode.NotFound,
       BffErrorCode.Conflict,
       BffErrorCode.IdempotencyKeyReused,
+      BffErrorCode.TooManySubscriptions,
+      // Not a failure of anyone's: the stream ended (slow reader, gap, shutdown); resubscribe and refetch.
+      BffErrorCode.SubscriptionEnded,
     ];
     for (const code of clientMistakes) expect(SERVER_FAULT_CODES.has(code), code).toBe(false);
     // Every code is either listed above or a server fault: a new code must be placed on purpose.
