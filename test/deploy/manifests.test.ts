@@ -5,6 +5,10 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readBffConfig } from '@bff/bff-server';
+import { readBillingConfig } from '@bff/billing-service';
+import { readProductConfig } from '@bff/product-service';
+import { createProductClient } from '@bff/upstream-clients';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { SHIPPED_BFF_NODE_FLAGS } from '../../bench/harness.ts';
@@ -254,6 +258,88 @@ describe.each(OVERLAYS)('%s follows the house rules', (dir) => {
       }
       expect(ports, `${name} exposes its metrics`).toContain('metrics');
     }
+  });
+
+  it('points every PRODUCT_ADDR at a headless Service over the Product pods, dns:///, so calls are balanced', () => {
+    const configMaps = new Map(
+      objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, (o as Any).data ?? {}]),
+    );
+    /** A container's variables as the process sees them: its own env over its ConfigMaps'. */
+    const variables = (container: Container): Record<string, string | undefined> => ({
+      ...Object.assign(
+        {},
+        ...(container.envFrom ?? []).map((f) => configMaps.get(f.configMapRef?.name ?? '')),
+      ),
+      ...Object.fromEntries(
+        (container.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value]),
+      ),
+    });
+    const podOf = ({ object }: (typeof all)[number]): Peer => ({
+      namespace: object.metadata.namespace ?? '',
+      labels: (object as Any).spec.template.metadata.labels,
+    });
+    const product = all.find((d) => d.name === 'product');
+    if (!product) throw new Error('no product Deployment');
+    const productContainer = product.pod.containers[0] as Container;
+    const productPod: Peer = {
+      ...podOf(product),
+      ports: Object.fromEntries(productContainer.ports.map((p) => [p.name, p.containerPort])),
+    };
+    const grpcPort = productPod.ports?.grpc;
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy') as Any[];
+
+    const dialers: string[] = [];
+    for (const deployment of all) {
+      const { name, object, pod } = deployment;
+      const env = variables(pod.containers[0] as Container);
+      const address = env.PRODUCT_ADDR;
+      if (address === undefined) continue;
+      dialers.push(name);
+      // dns:///<service>[.<namespace>.svc.cluster.local]:<port>; the short form is completed by the
+      // pod's search domains, so it is the Service in the pod's own namespace.
+      const match = /^dns:\/\/\/([a-z0-9-]+)(?:\.([a-z0-9-]+)\.svc\.cluster\.local\.?)?:(\d+)$/.exec(address);
+      expect(match, `${name}: PRODUCT_ADDR ${address}`).not.toBeNull();
+      const [, serviceName, namespace = object.metadata.namespace, port] = match ?? [];
+      expect(namespace, `${name}: PRODUCT_ADDR in its own namespace`).toBe(object.metadata.namespace);
+      const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === serviceName) as Any;
+      expect(service, `${name}: PRODUCT_ADDR names a Service of this tree (${serviceName})`).toBeDefined();
+      // Headless: the name resolves to every ready pod, and the client balances over them.
+      expect(service.spec.clusterIP, `${serviceName} is headless`).toBe('None');
+      expect(service.spec.publishNotReadyAddresses ?? false, `${serviceName} lists ready pods only`).toBe(
+        false,
+      );
+      expect(
+        selects({ matchLabels: service.spec.selector }, productPod.labels),
+        `${serviceName} selects Product`,
+      ).toBe(true);
+      for (const other of all.filter((d) => d.name !== 'product'))
+        expect(selects({ matchLabels: service.spec.selector }, podOf(other).labels), other.name).toBe(false);
+      // No port mapping without a virtual IP: the address's port is the pods' gRPC port.
+      expect(Number(port), `${name}: PRODUCT_ADDR's port`).toBe(grpcPort);
+      expect(service.spec.ports.map((p: Any) => p.port)).toContain(grpcPort);
+      // The process takes the value (its config, then the client it builds from it)...
+      const withSecrets = { ...env, DATABASE_URL: 'postgres://db:5432/bff' };
+      const read =
+        name in BFFS ? () => readBffConfig(4000, withSecrets) : () => readBillingConfig(withSecrets);
+      expect(read().PRODUCT_ADDR).toBe(address);
+      expect(() => createProductClient({ address }).close()).not.toThrow();
+      // ...and the NetworkPolicies, which select pods, let it reach them directly.
+      expect(allowed(policies, podOf(deployment), productPod, Number(port)), `${name} -> product pods`).toBe(
+        true,
+      );
+    }
+    expect(dialers.sort()).toEqual([...Object.keys(BFFS), 'billing'].sort());
+
+    // Product ages connections out, so that clients look the name up again and find new pods; in
+    // flight calls get a grace period above the longest deadline a BFF gives them.
+    const productConfig = readProductConfig({
+      ...variables(productContainer),
+      DATABASE_URL: 'postgres://db:5432/bff',
+    });
+    expect(productConfig.GRPC_MAX_CONNECTION_AGE_MS).toBeLessThanOrEqual(30 * 60_000);
+    expect(productConfig.GRPC_MAX_CONNECTION_AGE_GRACE_MS).toBeGreaterThan(
+      Number(configMaps.get('bff-config')?.UPSTREAM_TIMEOUT_MS),
+    );
   });
 
   it('autoscales every BFF and protects every process with a PodDisruptionBudget', () => {

@@ -3,6 +3,22 @@ import { isIP } from 'node:net';
 import { ConfigError, env, readConfig } from '@bff/config';
 import { telemetryEnv } from '@bff/observability';
 
+/**
+ * PRODUCT_ADDR: `host:port`, or a gRPC target naming every Product replica for the client to
+ * balance over: `dns:///host:port` (a headless Service), `ipv4:ip:port,ip:port`, `ipv6:[ip]:port`.
+ * The Product client checks it closely at start (octets, port range); this names the variable
+ * when it is something else altogether, such as a URL or an address without a port.
+ */
+const PRODUCT_TARGET =
+  /^(?:(?:dns:(?:\/\/\/)?)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}|ipv4:(?:\/\/\/)?\d{1,3}(?:\.\d{1,3}){3}:\d{1,5}(?:,\d{1,3}(?:\.\d{1,3}){3}:\d{1,5})*|ipv6:(?:\/\/\/)?\[[0-9A-Fa-f:.]+\]:\d{1,5}(?:,\[[0-9A-Fa-f:.]+\]:\d{1,5})*)$/;
+const productAddr = () =>
+  env
+    .string('127.0.0.1:5003')
+    .refine(
+      (value) => PRODUCT_TARGET.test(value),
+      'expected host:port, dns:///host:port, ipv4:ip:port[,ip:port] or ipv6:[ip]:port[,[ip]:port]',
+    );
+
 /** Reads a BFF app's environment; throws a ConfigError naming any bad variable. */
 export function readBffConfig(defaultPort: number, source: Record<string, string | undefined> = process.env) {
   const config = readConfig(
@@ -12,7 +28,7 @@ export function readBffConfig(defaultPort: number, source: Record<string, string
       NODE_ENV: env.oneOf(['development', 'production', 'test'], 'development'),
       IDENTITY_URL: env.url(['http:', 'https:'], 'http://127.0.0.1:5001'),
       BILLING_URL: env.url(['http:', 'https:'], 'http://127.0.0.1:5002'),
-      PRODUCT_ADDR: env.hostPort('127.0.0.1:5003'),
+      PRODUCT_ADDR: productAddr(),
       /** Where the JWKS is; defaults to Identity's. */
       JWKS_URL: env.optionalUrl(['http:', 'https:']),
       TOKEN_ISSUER: env.string('urn:bff:identity'),

@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import {
   type GetProductsResponse__Output,
   type ListProductsRequest,
@@ -25,7 +26,12 @@ export interface ProductPage extends Omit<ListProductsResponse__Output, 'product
 }
 
 export interface ProductClientOptions {
-  /** `host:port` of the Product service. */
+  /**
+   * Where the Product service is: `host:port`, or a gRPC target naming every replica, over which
+   * calls are spread round-robin: `dns:///host:port` (every address the name resolves to, looked up
+   * again as connections close: a headless Service in Kubernetes), `ipv4:ip:port,ip:port`, or
+   * `ipv6:[ip]:port,[ip]:port`. A port is always required.
+   */
   address: string;
   /** Longest any call may take, in ms. @default 2000 */
   timeoutMs?: number;
@@ -55,25 +61,37 @@ type Unary = (
   callback: (error: grpc.ServiceError | null, response: unknown) => void,
 ) => grpc.ClientUnaryCall;
 
-/** A Product client over one long-lived HTTP/2 channel, every call with a deadline. */
+/**
+ * The channel's options. Round-robin over every address the target resolves to: with grpc-js's
+ * default (pick_first) every client pins all its calls to the first replica it reached, so scaling
+ * Product out does nothing. The service config is ours alone: looking it up in DNS (TXT records)
+ * is turned off, so no record in a zone we do not own can change the policy.
+ */
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 2_000,
+  'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+  'grpc.service_config_disable_resolution': 1,
+};
+
+/**
+ * A Product client over one long-lived HTTP/2 channel (a connection per replica the address names,
+ * calls spread round-robin), every call with a deadline.
+ */
 export function createProductClient(options: ProductClientOptions): ProductClient {
-  if (typeof options.address !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(options.address)) {
-    throw new TypeError(
-      `createProductClient: address must be host:port, received ${JSON.stringify(options.address)}`,
-    );
-  }
+  const address = productAddress(options.address);
   const maxTimeout = options.timeoutMs ?? 2_000;
   if (!(maxTimeout > 0))
     throw new TypeError(`createProductClient: timeoutMs must be positive, received ${maxTimeout}`);
   const Service = loadProductService();
-  const client = new Service(options.address, grpc.credentials.createInsecure(), {
-    'grpc.keepalive_time_ms': 30_000,
-    'grpc.keepalive_timeout_ms': 5_000,
-    'grpc.initial_reconnect_backoff_ms': 200,
-    'grpc.max_reconnect_backoff_ms': 2_000,
+  const client = new Service(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  // The health check rides the same channel: it asks the replicas the calls go to, with the same
+  // balancing, keepalive and backoff, instead of opening a second pick_first connection to one of them.
+  const health = new (loadHealthService())(address, grpc.credentials.createInsecure(), {
+    channelOverride: client.getChannel(),
   });
-
-  const health = new (loadHealthService())(options.address, grpc.credentials.createInsecure());
 
   /**
    * One logical call: through the guard when there is one (reads are retried, writes never),
@@ -218,11 +236,61 @@ export function createProductClient(options: ProductClientOptions): ProductClien
         return false;
       }
     },
-    close: () => {
-      client.close();
-      health.close();
-    },
+    // Closing the client closes the channel the health client shares (a second close would
+    // tear it down twice).
+    close: () => client.close(),
   };
+}
+
+const TARGET_FORMS =
+  'host:port, dns:///host:port, ipv4:ip:port[,ip:port...] or ipv6:[ip]:port[,[ip]:port...]';
+
+/**
+ * The address, checked: `host:port` (a name, an IPv4 address or a bracketed IPv6 one), or a
+ * `dns:`, `ipv4:` or `ipv6:` target as gRPC's naming document writes them, every address with a
+ * port (grpc-js would otherwise dial 443). A DNS server in the target (`dns://8.8.8.8/host:port`)
+ * is refused: grpc-js ignores it unless an environment variable says otherwise, and an option
+ * silently ignored is worse than one refused. Anything else, such as an `http://` URL, throws a
+ * TypeError naming the value.
+ */
+function productAddress(address: unknown): string {
+  if (typeof address !== 'string' || !isProductTarget(address)) {
+    throw new TypeError(
+      `createProductClient: address must be ${TARGET_FORMS}, received ${JSON.stringify(address)}`,
+    );
+  }
+  return address;
+}
+
+function isProductTarget(address: string): boolean {
+  const scheme = /^(dns|ipv4|ipv6):/.exec(address)?.[1];
+  if (scheme === undefined) return isHostPort(address, 'any');
+  let rest = address.slice(scheme.length + 1);
+  if (rest.startsWith('//')) {
+    if (!rest.startsWith('///')) return false;
+    rest = rest.slice(3);
+  }
+  if (scheme === 'dns') return isHostPort(rest, 'any');
+  return rest.split(',').every((part) => isHostPort(part, scheme === 'ipv4' ? 'ipv4' : 'ipv6'));
+}
+
+function isHostPort(text: string, family: 'any' | 'ipv4' | 'ipv6'): boolean {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!match) return false;
+  const [, bracketed, plain = '', port] = match;
+  if (!(Number(port) >= 1 && Number(port) <= 65_535)) return false;
+  if (bracketed !== undefined) return family !== 'ipv4' && isIPv6(bracketed);
+  if (family === 'ipv4') return isIPv4(plain);
+  return family === 'any' && isHostname(plain);
+}
+
+/** RFC 1123 labels (underscores too, as some local names have), with an optional final dot. */
+function isHostname(name: string): boolean {
+  const labels = (name.endsWith('.') ? name.slice(0, -1) : name).split('.');
+  return (
+    name.length <= 253 &&
+    labels.every((label) => /^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(label))
+  );
 }
 
 let healthService: grpc.ServiceClientConstructor | undefined;

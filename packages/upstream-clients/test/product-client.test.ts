@@ -216,12 +216,68 @@ describe('createProductClient', () => {
     expect(guard.failures).toBe(0);
   });
 
-  it('names a bad address or timeout', () => {
-    expect(() => createProductClient({ address: 'http://product:50051' })).toThrow(
-      /address must be host:port, received "http:\/\/product:50051"/,
-    );
+  it('names a bad timeout', () => {
     expect(() => createProductClient({ address: '127.0.0.1:1', timeoutMs: -5 })).toThrow(
       /timeoutMs must be positive, received -5/,
     );
+  });
+});
+
+describe('createProductClient address', () => {
+  // What an operator may write in PRODUCT_ADDR: one replica, or a target naming them all.
+  it.each([
+    ['a name', 'product:5003'],
+    ['an IPv4 address', '127.0.0.1:5003'],
+    ['a bracketed IPv6 address', '[::1]:5003'],
+    ['a fully qualified name with its final dot', 'product-grpc.bff.svc.cluster.local.:5003'],
+    ['a Compose-style name with an underscore', 'product_service:5003'],
+    ['dns:/// and a short name (the pod’s search domains complete it)', 'dns:///product-grpc:5003'],
+    ['dns:/// and a cluster name', 'dns:///product-grpc.bff.svc.cluster.local:5003'],
+    ['dns: without slashes', 'dns:product-grpc:5003'],
+    ['dns:/// and an IPv6 address', 'dns:///[::1]:5003'],
+    ['ipv4: with one address', 'ipv4:127.0.0.1:5003'],
+    ['ipv4: with several', 'ipv4:127.0.0.1:5003,127.0.0.1:5004,10.0.0.7:5003'],
+    ['ipv4:/// with several', 'ipv4:///127.0.0.1:5003,127.0.0.1:5004'],
+    ['ipv6: with several', 'ipv6:[::1]:5003,[fe80::1]:5004'],
+    ['the highest port', 'product:65535'],
+  ])('takes %s: %s', (_form, address) => {
+    const product = createProductClient({ address });
+    product.close();
+  });
+
+  it.each([
+    ['a URL', 'http://product:50051'],
+    ['no port', 'product'],
+    ['no port after dns:///', 'dns:///product-grpc'],
+    ['a port that is no port', 'product:0'],
+    ['a port above 65535', 'product:65536'],
+    ['a space', 'product :5003'],
+    ['a space between addresses', 'ipv4:127.0.0.1:5003, 127.0.0.1:5004'],
+    ['a trailing comma', 'ipv4:127.0.0.1:5003,'],
+    ['a name after ipv4:', 'ipv4:product:5003'],
+    ['an octet above 255', 'ipv4:127.0.0.256:5003'],
+    ['an IPv6 address after ipv4:', 'ipv4:[::1]:5003'],
+    ['an IPv4 address after ipv6:', 'ipv6:127.0.0.1:5003'],
+    ['an unbracketed IPv6 address', 'ipv6:::1:5003'],
+    ['an unbracketed IPv6 host', '::1:5003'],
+    ['a bracketed name', '[product]:5003'],
+    ['a DNS server, which grpc-js would ignore', 'dns://10.96.0.10/product-grpc:5003'],
+    ['dns: with two slashes', 'dns://product-grpc:5003'],
+    ['several names after dns:', 'dns:///a:5003,b:5003'],
+    ['a scheme gRPC resolves that the Product client does not take', 'unix:///var/run/product.sock'],
+    ['an unknown scheme', 'xds:///product:5003'],
+    ['a label starting with a hyphen', '-product:5003'],
+    ['an empty label', 'product..bff:5003'],
+    ['a label longer than 63 characters', `${'a'.repeat(64)}:5003`],
+    ['nothing', ''],
+  ])('refuses %s, naming it: %j', (_problem, address) => {
+    expect(() => createProductClient({ address })).toThrow(TypeError);
+    expect(() => createProductClient({ address })).toThrow(
+      `createProductClient: address must be host:port, dns:///host:port, ipv4:ip:port[,ip:port...] or ipv6:[ip]:port[,[ip]:port...], received ${JSON.stringify(address)}`,
+    );
+  });
+
+  it('refuses an address that is not a string', () => {
+    expect(() => createProductClient({ address: 5003 as unknown as string })).toThrow(/received 5003$/);
   });
 });

@@ -2,6 +2,22 @@ import { ConfigError, env, readConfig } from '@bff/config';
 import { telemetryEnv } from '@bff/observability';
 import { migrationSettingsProblems } from '@bff/service-storage';
 
+/**
+ * PRODUCT_ADDR: `host:port`, or a gRPC target naming every Product replica for the client to
+ * balance over: `dns:///host:port` (a headless Service), `ipv4:ip:port,ip:port`, `ipv6:[ip]:port`.
+ * The Product client checks it closely at start (octets, port range); this names the variable
+ * when it is something else altogether, such as a URL or an address without a port.
+ */
+const PRODUCT_TARGET =
+  /^(?:(?:dns:(?:\/\/\/)?)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}|ipv4:(?:\/\/\/)?\d{1,3}(?:\.\d{1,3}){3}:\d{1,5}(?:,\d{1,3}(?:\.\d{1,3}){3}:\d{1,5})*|ipv6:(?:\/\/\/)?\[[0-9A-Fa-f:.]+\]:\d{1,5}(?:,\[[0-9A-Fa-f:.]+\]:\d{1,5})*)$/;
+const productAddr = () =>
+  env
+    .string('127.0.0.1:5003')
+    .refine(
+      (value) => PRODUCT_TARGET.test(value),
+      'expected host:port, dns:///host:port, ipv4:ip:port[,ip:port] or ipv6:[ip]:port[,[ip]:port]',
+    );
+
 /** Reads the Billing service's environment; throws a ConfigError naming any bad variable. */
 export function readBillingConfig(source: Record<string, string | undefined> = process.env) {
   const config = readConfig(
@@ -12,7 +28,7 @@ export function readBillingConfig(source: Record<string, string | undefined> = p
       DATABASE_SCHEMA: env.string('billing'),
       PGLITE_DATA_DIR: env.optionalString(),
       AMQP_URL: env.optionalUrl(['amqp:', 'amqps:']),
-      PRODUCT_ADDR: env.hostPort('127.0.0.1:5003'),
+      PRODUCT_ADDR: productAddr(),
       PRODUCT_TIMEOUT_MS: env.int(2_000, { min: 50, max: 60_000 }),
       SEED: env.bool(true),
       /** Apply the migrations and exit 0 (1 on failure), starting nothing else: a release's migration Job. */

@@ -17,6 +17,13 @@ export function readProductConfig(source: Record<string, string | undefined> = p
       MIGRATE_ONLY: env.bool(false),
       /** Migrate at start; false (production: a Job migrates) refuses to start while one is pending. */
       MIGRATE_ON_START: env.bool(true),
+      /**
+       * A client's connection is closed after this many ms (±10%), so that clients resolve the
+       * service's name again and spread their calls over replicas started since (README "Deploying").
+       */
+      GRPC_MAX_CONNECTION_AGE_MS: env.int(300_000, { min: 1_000, max: 86_400_000 }),
+      /** Calls in flight on an aged-out connection may take this many ms more before it is cut. */
+      GRPC_MAX_CONNECTION_AGE_GRACE_MS: env.int(30_000, { min: 0, max: 3_600_000 }),
       // LOG_LEVEL, LOG_FORMAT, METRICS_PORT, METRICS_HOST, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_TRACES_SAMPLER_ARG
       ...telemetryEnv,
     },

@@ -36,6 +36,8 @@ const service = await startProductService({
   bus,
   seed: config.SEED,
   logger,
+  maxConnectionAgeMs: config.GRPC_MAX_CONNECTION_AGE_MS,
+  maxConnectionAgeGraceMs: config.GRPC_MAX_CONNECTION_AGE_GRACE_MS,
   ...(config.METRICS_PORT === undefined
     ? {}
     : { metrics: { port: config.METRICS_PORT, host: config.METRICS_HOST } }),

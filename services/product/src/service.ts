@@ -40,6 +40,18 @@ export interface ProductServiceOptions {
   tracing?: Tracing | TracingOptions;
   /** How long in-flight calls may take to finish on close, in ms. @default 5000 */
   shutdownGraceMs?: number;
+  /**
+   * How long a client's connection lives before the server asks it to go away (an HTTP/2 GOAWAY,
+   * ±10% jitter), in ms. A client balancing round-robin over a DNS name then resolves it again and
+   * connects to every replica it now finds: without this a replica started after the clients
+   * connected never gets a call. @default 300000 (5 minutes)
+   */
+  maxConnectionAgeMs?: number;
+  /**
+   * How long calls in flight on an aged-out connection may still take before it is closed, in ms:
+   * above the longest deadline a client sets (the BFFs' UPSTREAM_TIMEOUT_MS). @default 30000
+   */
+  maxConnectionAgeGraceMs?: number;
 }
 
 export interface RunningProductService {
@@ -63,7 +75,49 @@ export function defaultProductLogger(): Logger {
   return pino(loggerOptions({ base: { service: 'product' } }));
 }
 
+/** A whole number of ms within bounds, or a TypeError naming the option and the value received. */
+function msOption(
+  name: keyof ProductServiceOptions,
+  given: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+) {
+  const ms = given ?? fallback;
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < min || ms > max) {
+    throw new TypeError(
+      `startProductService: ${name} must be a whole number of ms from ${min} to ${max}, received ${JSON.stringify(given)}`,
+    );
+  }
+  return ms;
+}
+
+/**
+ * The gRPC server's options, checked: connections aged out so that clients find new replicas.
+ * The age is at most a day (Node's timers cannot wait beyond 2^31 - 1 ms, and fire at once if asked to).
+ */
+function serverOptions(options: ProductServiceOptions): grpc.ServerOptions {
+  return {
+    'grpc.max_connection_age_ms': msOption(
+      'maxConnectionAgeMs',
+      options.maxConnectionAgeMs,
+      300_000,
+      100,
+      86_400_000,
+    ),
+    'grpc.max_connection_age_grace_ms': msOption(
+      'maxConnectionAgeGraceMs',
+      options.maxConnectionAgeGraceMs,
+      30_000,
+      0,
+      3_600_000,
+    ),
+  };
+}
+
 export async function startProductService(options: ProductServiceOptions): Promise<RunningProductService> {
+  // Checked before anything starts: a bad option leaves no database or listener behind.
+  const grpcOptions = serverOptions(options);
   const log = options.logger ?? defaultProductLogger();
   const telemetry = await startServiceTelemetry({
     service: 'product',
@@ -88,7 +142,7 @@ export async function startProductService(options: ProductServiceOptions): Promi
   if (storage.seeded > 0) log.info({ products: storage.seeded }, 'seeded the demo catalogue');
   const { db, relay } = storage;
   const store = new ProductStore(db);
-  const server = new grpc.Server();
+  const server = new grpc.Server(grpcOptions);
   server.addService(
     loadProductService().service,
     productHandlers(store, { log, metrics: telemetry.metrics, tracing: telemetry.tracing }, () =>
