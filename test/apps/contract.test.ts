@@ -238,6 +238,8 @@ describe.each(APPS)('the %s BFF contract', (name) => {
       status: 'ready',
       upstreams: { identity: true, billing: true, product: true },
       breakers: { identity: 'closed', billing: 'closed', product: 'closed' },
+      // The system's bus feeds subscriptions: none is open here.
+      subscriptions: { connections: 0, subscriptions: 0 },
     });
   });
 

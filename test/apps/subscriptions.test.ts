@@ -3,6 +3,7 @@
 // everything the HTTP path enforces is enforced when a socket connects and when it subscribes.
 import { randomUUID } from 'node:crypto';
 import { BffErrorCode } from '@bff/error-codes';
+import { newEvent } from '@bff/events';
 import { waitFor } from '@bff/testkit';
 import { createProductClient, type ProductClient } from '@bff/upstream-clients';
 import { type Client, createClient, type ExecutionResult } from 'graphql-ws';
@@ -159,6 +160,34 @@ describe('subscriptions over WebSocket, one replica', () => {
     await waitFor('the payment arrives', () => mine.results.length >= 2, 5_000);
     expect(mine.results[1]?.data).toMatchObject({ invoiceChanged: { id, status: 'PAID' } });
     mine.stop();
+  });
+
+  it('keeps a reading subscriber through a burst of changes to every product it follows (conflated, never overflowed)', async () => {
+    const { client: anonymous } = open(web);
+    const ids = Array.from({ length: 100 }, (_, i) => `p-${String(i + 1).padStart(4, '0')}`);
+    const stream = collect(anonymous, PRODUCT_CHANGED, { ids });
+    await waitFor('the subscription is active', () => subscriptionsOf(web) >= 1, 5_000);
+    // Three changes to each of the 100 products, back to back, as a bulk re-price would publish them.
+    for (let round = 0; round < 3; round++)
+      for (const id of ids)
+        await system.bus.publish(
+          newEvent('product', 'product.price_changed', 1, {
+            productId: id,
+            previous: { amountMinor: 1, currency: 'EUR' },
+            current: { amountMinor: 2 + round, currency: 'EUR' },
+          }),
+        );
+    await waitFor(
+      'every product has been sent at least once',
+      () =>
+        new Set(
+          stream.results.map((r) => (r.data as { productChanged?: { id: string } })?.productChanged?.id),
+        ).size === 100,
+      15_000,
+    );
+    expect(stream.results.every((result) => result.errors === undefined)).toBe(true);
+    expect(stream.completed).toBe(false);
+    stream.stop();
   });
 
   it('closes a socket whose token is invalid with 4401, and one for another app with 4403', async () => {

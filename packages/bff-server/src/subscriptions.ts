@@ -27,7 +27,7 @@ import {
   validate,
 } from 'graphql';
 // graphql-ws names its ws adapter like a React hook; it is a plain function.
-import { type Extra, useServer as attachGraphqlWs } from 'graphql-ws/use/ws';
+import { useServer as attachGraphqlWs, type Extra } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { formatError } from './error-handling.ts';
 import type { BffServerOptions, BffSubscriptionOptions } from './options.ts';
@@ -136,6 +136,15 @@ export function registerSubscriptions(
     name: `bff-${options.app}-subscriptions`,
     topics: LIVE_TOPICS,
     maxQueued: config.maxQueuedEvents,
+    // A burst about one product (or invoice) reaches a subscriber as its latest change: each
+    // execution reads the entity's current state, so nothing is lost.
+    keyOf: (event) => {
+      const payload = event.payload as Record<string, unknown> | null | undefined;
+      const id = event.type === 'product.price_changed' ? payload?.productId : payload?.invoiceId;
+      return typeof id === 'string'
+        ? `${event.type === 'product.price_changed' ? 'product' : 'invoice'}:${id}`
+        : undefined;
+    },
     // One set of loaders per event, shared by every subscriber it reaches on this replica.
     batchOf: () => createLoaders(upstreams, { deadline: Date.now() + options.policy.operationBudgetMs }),
     onError: (error, event) =>
@@ -167,7 +176,8 @@ export function registerSubscriptions(
     const origin = request.headers.origin;
     if (origin !== undefined && !(origins?.has(origin) ?? sameOrigin(origin, request.headers.host)))
       return refuseUpgrade(socket, 403, 'Forbidden');
-    if (connections.size >= config.maxConnections) return refuseUpgrade(socket, 503, 'Service Unavailable');
+    // Every socket counts, those still to send connection_init included.
+    if (wss.clients.size >= config.maxConnections) return refuseUpgrade(socket, 503, 'Service Unavailable');
     wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
   };
   app.server.on('upgrade', onUpgrade);
@@ -176,6 +186,11 @@ export function registerSubscriptions(
     metrics.liveRefusals.inc({ code: String(code) });
     ctx.extra.socket.close(code, reason);
   };
+
+  const documents = new CheckedDocuments(schema, limits, [
+    ...specifiedRules,
+    ...limitValidationRules(limits, { exposeLimits, introspection: !options.production }),
+  ]);
 
   const liveSource = {
     invoicesOf: (userId: string) => live.listen([`invoices:${userId}`]),
@@ -284,14 +299,11 @@ export function registerSubscriptions(
         subscriptions++;
         const resolved = documentOf(payload, persisted, limits);
         if (resolved instanceof GraphQLError) return refuse([resolved]);
-        const { document, hash } = resolved;
-        const rules = [
-          ...specifiedRules,
-          ...limitValidationRules(limits, { exposeLimits, introspection: !options.production }),
-        ];
-        const invalid = validate(schema, document, rules);
-        if (invalid.length > 0)
-          return refuse(invalid.map((error) => withCode(error, BffErrorCode.GraphqlValidationFailed)));
+        const { hash } = resolved;
+        const checked = documents.check(resolved.query);
+        if (checked instanceof GraphQLError) return refuse([checked]);
+        if (checked.invalid.length > 0) return refuse(checked.invalid);
+        const { document } = checked;
         const operation = getOperationAST(document, payload.operationName ?? undefined);
         if (!operation)
           return refuse([
@@ -359,7 +371,7 @@ export function registerSubscriptions(
         } satisfies ExecutionArgs;
       },
       subscribe: (args) => subscribeEach(args, (reason) => metrics.liveEnded.inc({ reason })),
-      async onNext(ctx, id, _payload, _args, result) {
+      async onNext(ctx, _id, _payload, _args, result) {
         const socket = ctx.extra.socket;
         // What the client has not read yet: past the bound it is cut off instead of growing memory.
         if (socket.bufferedAmount > config.maxBufferedBytes) {
@@ -425,12 +437,51 @@ export function subscriptionOptions(
   return config;
 }
 
+/**
+ * Parsed and validated documents by their text, the most recently used kept (parsing and
+ * validating is most of what subscribing costs, and a parsed document is most of what an idle
+ * subscription holds: many clients send the same few documents, which then share one).
+ */
+class CheckedDocuments {
+  private readonly byText = new Map<string, { document: DocumentNode; invalid: readonly GraphQLError[] }>();
+
+  constructor(
+    private readonly schema: GraphQLSchema,
+    private readonly limits: OperationLimits,
+    private readonly rules: Parameters<typeof validate>[2],
+    private readonly capacity = 500,
+  ) {}
+
+  check(query: string): { document: DocumentNode; invalid: readonly GraphQLError[] } | GraphQLError {
+    const known = this.byText.get(query);
+    if (known) {
+      // Most recently used last.
+      this.byText.delete(query);
+      this.byText.set(query, known);
+      return known;
+    }
+    let document: DocumentNode;
+    try {
+      document = parse(query, { maxTokens: this.limits.maxTokens });
+    } catch (error) {
+      return withCode(error as GraphQLError, BffErrorCode.GraphqlParseFailed);
+    }
+    const invalid = validate(this.schema, document, this.rules).map((error) =>
+      withCode(error, BffErrorCode.GraphqlValidationFailed),
+    );
+    const checked = { document, invalid };
+    if (this.byText.size >= this.capacity) this.byText.delete(this.byText.keys().next().value as string);
+    this.byText.set(query, checked);
+    return checked;
+  }
+}
+
 /** The document of a subscribe message: its query, or the trusted document its hash names. */
 function documentOf(
   payload: { query?: string | null | undefined; extensions?: Record<string, unknown> | null | undefined },
   persisted: SubscriptionSettings['persisted'],
   limits: OperationLimits,
-): { document: DocumentNode; hash: string | undefined } | GraphQLError {
+): { query: string; hash: string | undefined } | GraphQLError {
   const persistedQuery = payload.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
   const hash = typeof persistedQuery?.sha256Hash === 'string' ? persistedQuery.sha256Hash : undefined;
   let query = typeof payload.query === 'string' && payload.query.length > 0 ? payload.query : undefined;
@@ -453,11 +504,7 @@ function documentOf(
   if (query === undefined) return coded('The subscribe message has no query', BffErrorCode.BadRequest);
   if (query.length > limits.maxDocumentChars)
     return coded('The document is too long', BffErrorCode.OperationLimitExceeded, { limit: 'documentChars' });
-  try {
-    return { document: parse(query, { maxTokens: limits.maxTokens }), hash };
-  } catch (error) {
-    return withCode(error as GraphQLError, BffErrorCode.GraphqlParseFailed);
-  }
+  return { query, hash };
 }
 
 /**

@@ -22,8 +22,18 @@ export interface LiveEventsOptions<TBatch> {
   /** Made once per event that reaches at least one listener. */
   batchOf: (event: EventEnvelope) => TBatch;
   /**
-   * Events waiting for one listener (delivered, not yet taken) before it is ended with a
-   * `LiveEndedError` (`overflow`): a subscriber that cannot keep up costs at most this many. @default 32
+   * What an event is about (e.g. `product:p-0001`), for conflation: while a listener has not
+   * taken an event, a later one with the same key takes its place (keeping its place in line),
+   * so a burst of changes to one entity costs one slot and the listener sees the latest. For
+   * subscribers that read the entity's current state on each event, nothing is lost. None:
+   * every event takes a slot of its own.
+   */
+  keyOf?: (event: EventEnvelope) => string | undefined;
+  /**
+   * Events waiting for one listener (delivered, not yet taken; after conflation) before it is
+   * ended with a `LiveEndedError` (`overflow`): a subscriber that cannot keep up costs at most
+   * this many, or one per topic it listens to if that is more (so a burst touching every one of
+   * its topics never ends it). @default 32
    */
   maxQueued?: number;
   /** Events waiting in the broker for this process before the oldest is dropped. @default 10000 */
@@ -126,9 +136,9 @@ export class LiveEvents<TBatch> {
     options: LiveListenOptions = {},
   ): AsyncIterableIterator<LiveMessage<TBatch>> {
     if (this.closed) throw new LiveEndedError('shutdown', 'live events are closed');
-    const maxQueued = options.maxQueued ?? this.maxQueued;
-    assertCount('maxQueued', maxQueued);
     const unique = [...new Set(topics)];
+    const maxQueued = Math.max(options.maxQueued ?? this.maxQueued, unique.length);
+    assertCount('maxQueued', maxQueued);
     const listener: Listener<TBatch> = new Listener(maxQueued, () => {
       this.all.delete(listener);
       for (const topic of unique) {
@@ -167,8 +177,9 @@ export class LiveEvents<TBatch> {
     }
     if (reached.size === 0) return;
     const message: LiveMessage<TBatch> = { event, batch: this.options.batchOf(event) };
+    const key = this.options.keyOf?.(event);
     for (const listener of reached) {
-      listener.push(message);
+      listener.push(message, key);
       this.delivered++;
     }
   }
@@ -180,7 +191,9 @@ export class LiveEvents<TBatch> {
 
 /** One subscriber's stream: a bounded queue read as an async iterator. */
 class Listener<TBatch> implements AsyncIterableIterator<LiveMessage<TBatch>> {
-  private queue: LiveMessage<TBatch>[] = [];
+  /** Waiting events in arrival order, by conflation key (or a key of their own). */
+  private queue = new Map<string | number, LiveMessage<TBatch>>();
+  private unkeyed = 0;
   private waiting:
     | { resolve: (result: IteratorResult<LiveMessage<TBatch>>) => void; reject: (error: unknown) => void }
     | undefined;
@@ -196,7 +209,7 @@ class Listener<TBatch> implements AsyncIterableIterator<LiveMessage<TBatch>> {
     return this;
   }
 
-  push(message: LiveMessage<TBatch>): void {
+  push(message: LiveMessage<TBatch>, key: string | undefined): void {
     if (this.ending) return;
     if (this.waiting) {
       const { resolve } = this.waiting;
@@ -204,7 +217,13 @@ class Listener<TBatch> implements AsyncIterableIterator<LiveMessage<TBatch>> {
       resolve({ value: message, done: false });
       return;
     }
-    if (this.queue.length >= this.maxQueued) {
+    const slot = key ?? this.unkeyed++;
+    if (this.queue.has(slot)) {
+      // The same entity again before the last was taken: the latest takes its place.
+      this.queue.set(slot, message);
+      return;
+    }
+    if (this.queue.size >= this.maxQueued) {
       this.end(
         new LiveEndedError(
           'overflow',
@@ -213,14 +232,14 @@ class Listener<TBatch> implements AsyncIterableIterator<LiveMessage<TBatch>> {
       );
       return;
     }
-    this.queue.push(message);
+    this.queue.set(slot, message);
   }
 
   /** Ends the stream with `error`: what was queued is dropped, the next read throws it. */
   end(error: LiveEndedError): void {
     if (this.ending) return;
     this.ending = error;
-    this.queue = [];
+    this.queue.clear();
     this.detach();
     if (this.waiting) {
       const { reject } = this.waiting;
@@ -231,8 +250,11 @@ class Listener<TBatch> implements AsyncIterableIterator<LiveMessage<TBatch>> {
   }
 
   async next(): Promise<IteratorResult<LiveMessage<TBatch>>> {
-    const queued = this.queue.shift();
-    if (queued) return { value: queued, done: false };
+    const first = this.queue.entries().next();
+    if (!first.done) {
+      this.queue.delete(first.value[0]);
+      return { value: first.value[1], done: false };
+    }
     const ending = this.ending;
     if (ending === 'done') return { value: undefined, done: true };
     if (ending) {
@@ -247,7 +269,7 @@ class Listener<TBatch> implements AsyncIterableIterator<LiveMessage<TBatch>> {
   async return(): Promise<IteratorResult<LiveMessage<TBatch>>> {
     if (this.ending !== 'done') {
       this.ending = 'done';
-      this.queue = [];
+      this.queue.clear();
       this.detach();
     }
     const waiting = this.waiting;

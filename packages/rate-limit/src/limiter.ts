@@ -389,6 +389,9 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
           }
           if (fieldLimits.length === 0) return fieldConfig;
           limitedFields.set(where, { fieldLimits, keyNormalizers });
+          // A subscription spends its limits once, when it subscribes (`admit`), not again for
+          // every event it is sent: its resolver runs per event.
+          if (typeName === schema.getSubscriptionType()?.name) return fieldConfig;
           const resolve: GraphQLFieldResolver<unknown, BffContext> =
             fieldConfig.resolve ?? defaultFieldResolver;
           return {
