@@ -12,7 +12,10 @@ import { startBff } from '@bff/bff-server';
 import { iosManifestPath, iosPolicy, iosResolvers } from '@bff/ios-app';
 import { buildManifest, loadManifest, type PersistedManifest } from '@bff/persisted-operations';
 import type { AppName } from '@bff/resolvers';
+import { waitFor } from '@bff/testkit';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import {
   persistedOperationApps,
   type System,
@@ -22,6 +25,48 @@ import {
 } from '../support/system.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Subscribes over WebSocket to a trusted document by its hash alone; resolves once the BFF holds
+ * the subscription (no error came), or with the errors it answered.
+ */
+async function subscribeByHash(
+  app: TestApp,
+  token: string,
+  hash: string,
+  variables: Record<string, unknown>,
+): Promise<unknown[]> {
+  const errors: unknown[] = [];
+  let held = false;
+  const client = createClient({
+    url: `${app.url.replace(/^http/, 'ws')}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: { Authorization: `Bearer ${token}` },
+    retryAttempts: 0,
+    // A close before the subscription is held is a refusal too.
+    on: { closed: (event) => held || errors.push({ closed: (event as { code?: number }).code }) },
+  });
+  const before = app.bff.subscriptionStats?.().subscriptions ?? 0;
+  const stop = client.subscribe(
+    { query: '', variables, extensions: { persistedQuery: { version: 1, sha256Hash: hash } } },
+    { next: () => {}, error: (error) => errors.push(error), complete: () => {} },
+  );
+  await waitFor(
+    'the subscription is held or refused',
+    () => errors.length > 0 || (app.bff.subscriptionStats?.().subscriptions ?? 0) > before,
+    10_000,
+  );
+  held = true;
+  stop();
+  await client.dispose();
+  // Gone from the server before the next one is counted.
+  await waitFor(
+    'the subscription is released',
+    () => (app.bff.subscriptionStats?.().subscriptions ?? 0) === before,
+    10_000,
+  );
+  return errors;
+}
 let system: System;
 let manifest: PersistedManifest;
 const op = (name: string) => {
@@ -54,6 +99,8 @@ const sampleVariables: Record<string, (state: { invoiceId?: string }) => Record<
     input: { productId: 'p-0009', quantity: 1, idempotencyKey: `pq-${randomUUID()}` },
   }),
   PayInvoice: (state) => ({ id: state.invoiceId }),
+  PriceChanges: () => ({ ids: ['p-0042', 'p-0043'] }),
+  InvoiceChanges: () => ({}),
 };
 /** Mutations run after the queries, and paying needs the invoice the purchase opened. */
 const ORDER = ['Purchase', 'PayInvoice'];
@@ -103,6 +150,12 @@ describe.each(persistedOperationApps.map((app) => [app.name, app] as const))(
       for (const operation of operations) {
         const variables = sampleVariables[operation.name];
         if (!variables) throw new Error(`${name}: no sample variables for the operation ${operation.name}`);
+        if (operation.body.trimStart().startsWith('subscription')) {
+          // Over WebSocket, by hash, as the app's client sends it: accepted without an error.
+          const errors = await subscribeByHash(app, token, operation.id, variables(state));
+          expect({ operation: operation.name, errors }).toEqual({ operation: operation.name, errors: [] });
+          continue;
+        }
         const answer = await post(byHash(operation.id, variables(state)), {
           authorization: `Bearer ${token}`,
         });
