@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { EventBus, EventEnvelope, Subscription } from '@bff/events';
-import { type EntityLog, entityTag } from '@bff/loaders';
+import { type EntityKind, type EntityLog, entityTag } from '@bff/loaders';
 import type { BffMetrics } from '@bff/observability';
 import type { BffContext } from '@bff/resolvers';
 import {
@@ -17,15 +17,27 @@ import type { BffServerOptions } from './options.ts';
 
 /** What one request read and wrote, kept on its context (a symbol: Apollo copies contexts shallowly). */
 class RequestEntities implements EntityLog {
-  readonly reads = new Set<string>();
-  readonly writes = new Set<string>();
+  // Kinds and ids side by side, as read: tags are only built for an answer that is stored.
+  private readonly readKinds: EntityKind[] = [];
+  private readonly readIds: string[] = [];
+  private writes: string[] | undefined;
   /** The write of this request's answer, handed to the HTTP layer, which has the body as sent. */
   pendingStore: ((body: string | undefined) => Promise<void>) | undefined;
-  read(tag: string) {
-    this.reads.add(tag);
+  read(kind: EntityKind, id: string) {
+    this.readKinds.push(kind);
+    this.readIds.push(id);
   }
-  wrote(tag: string) {
-    this.writes.add(tag);
+  wrote(kind: EntityKind, id: string) {
+    (this.writes ??= []).push(`${kind}:${id}`);
+  }
+  /** The tags of what was read (repeats included: the stores drop them). */
+  readTags(): string[] {
+    const tags = new Array<string>(this.readIds.length);
+    for (let i = 0; i < tags.length; i++) tags[i] = `${this.readKinds[i]}:${this.readIds[i]}`;
+    return tags;
+  }
+  writtenTags(): readonly string[] {
+    return this.writes ?? NOTHING;
   }
 }
 const ENTITIES = Symbol('bff.request-entities');
@@ -129,7 +141,7 @@ export function createBffResponseCache(
       ? (request) => request.http?.headers.get('x-app-version')?.slice(0, 32)
       : undefined,
     vary: options.appVersion ? ['x-app-version'] : [],
-    readTagsOf: (context) => entitiesOf(context)?.reads ?? NOTHING,
+    readTagsOf: (context) => entitiesOf(context)?.readTags() ?? NOTHING,
     // Stored from the body the GraphQL route sends (graphql-route.ts): serialised once, not twice.
     deferStore: (context, write) => {
       const entities = entitiesOf(context);
@@ -137,7 +149,7 @@ export function createBffResponseCache(
       entities.pendingStore = write;
       return true;
     },
-    writtenTagsOf: (context) => entitiesOf(context)?.writes ?? NOTHING,
+    writtenTagsOf: (context) => entitiesOf(context)?.writtenTags() ?? NOTHING,
     onOutcome: settings.onOutcome,
     admit: settings.admit,
     onInvalidated: (dropped) => metrics.responseCacheInvalidations.inc({ source: 'mutation' }, dropped),

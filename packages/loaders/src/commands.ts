@@ -1,6 +1,6 @@
 import type { BillingInvoice } from '@bff/upstream-clients';
 import type { Loaders } from './loaders.ts';
-import { entityTag, type RequestScope, type Upstreams } from './upstreams.ts';
+import type { RequestScope, Upstreams } from './upstreams.ts';
 
 /** Writes, for mutation resolvers. Each keeps the request's loaders consistent with what it changed. */
 export interface Commands {
@@ -26,8 +26,8 @@ export function createCommands(upstreams: Upstreams, loaders: Loaders, scope: Re
     async purchase(input) {
       const { invoice } = await upstreams.billing.purchase(input, call);
       // The viewer's invoice lists changed (a purchase does not change the catalogue).
-      scope.entities?.wrote(entityTag.invoicesOf(invoice.userId));
-      scope.entities?.wrote(entityTag.invoice(invoice.id));
+      scope.entities?.wrote('Invoices', invoice.userId);
+      scope.entities?.wrote('Invoice', invoice.id);
       loaders.invoice.clear(invoice.id).prime(invoice.id, invoice);
       loaders.invoicePage.clearAll();
       return invoice;
@@ -35,8 +35,8 @@ export function createCommands(upstreams: Upstreams, loaders: Loaders, scope: Re
     login: (credentials) => upstreams.identity.issueToken(credentials, call),
     async payInvoice(id) {
       const invoice = await upstreams.billing.payInvoice(id, call);
-      scope.entities?.wrote(entityTag.invoice(id));
-      scope.entities?.wrote(entityTag.invoicesOf(invoice.userId));
+      scope.entities?.wrote('Invoice', id);
+      scope.entities?.wrote('Invoices', invoice.userId);
       loaders.invoice.clear(id).prime(id, invoice);
       loaders.invoicePage.clearAll();
       return invoice;

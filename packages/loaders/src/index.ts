@@ -9,5 +9,5 @@ export type { Commands } from './commands.ts';
 export { createCommands } from './commands.ts';
 export type { InvoicePageKey, Loaders, ProductPageKey } from './loaders.ts';
 export { createLoaders, MAX_BATCH, MAX_ISOLATION_CALLS } from './loaders.ts';
-export type { EntityLog, RequestScope, RequestTrace, Upstreams } from './upstreams.ts';
+export type { EntityKind, EntityLog, RequestScope, RequestTrace, Upstreams } from './upstreams.ts';
 export { entityTag } from './upstreams.ts';

@@ -8,7 +8,7 @@ import {
   UpstreamError,
 } from '@bff/upstream-clients';
 import DataLoader from 'dataloader';
-import { entityTag, type RequestScope, type Upstreams } from './upstreams.ts';
+import type { EntityKind, RequestScope, Upstreams } from './upstreams.ts';
 
 /** Largest batch sent to each service; matches what each batch endpoint accepts (or less). */
 export const MAX_BATCH = { identity: 100, billing: 100, product: 200 } as const;
@@ -100,15 +100,15 @@ export function createLoaders(upstreams: Upstreams, scope: RequestScope = {}): L
   const log = scope.entities;
   // Each entity found is recorded as read; a key the service had nothing for records nothing.
   const reading =
-    <T extends { id: string }>(tag: (id: string) => string) =>
+    <T extends { id: string }>(kind: EntityKind) =>
     (results: (T | null | Error)[]) => {
       if (log)
-        for (const item of results) if (item !== null && !(item instanceof Error)) log.read(tag(item.id));
+        for (const item of results) if (item !== null && !(item instanceof Error)) log.read(kind, item.id);
       return results;
     };
-  const readUsers = reading<IdentityUser>(entityTag.user);
-  const readProducts = reading<ProductRecord>(entityTag.product);
-  const readInvoices = reading<BillingInvoice>(entityTag.invoice);
+  const readUsers = reading<IdentityUser>('User');
+  const readProducts = reading<ProductRecord>('Product');
+  const readInvoices = reading<BillingInvoice>('Invoice');
   const user = new DataLoader<string, IdentityUser | null>(
     (ids) =>
       traced('user', ids.length, (options) =>
@@ -142,10 +142,10 @@ export function createLoaders(upstreams: Upstreams, scope: RequestScope = {}): L
                 { first: key.first, after: key.after },
                 options,
               );
-              log?.read(entityTag.invoicesOf(key.userId));
+              log?.read('Invoices', key.userId);
               for (const item of page.invoices) {
                 invoice.prime(item.id, item);
-                log?.read(entityTag.invoice(item.id));
+                log?.read('Invoice', item.id);
               }
               return page;
             } catch (error) {
@@ -173,7 +173,7 @@ export function createLoaders(upstreams: Upstreams, scope: RequestScope = {}): L
               );
               for (const item of page.products) {
                 product.prime(item.id, item);
-                log?.read(entityTag.product(item.id));
+                log?.read('Product', item.id);
               }
               return page;
             } catch (error) {

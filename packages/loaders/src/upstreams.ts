@@ -19,13 +19,19 @@ export interface RequestScope {
   entities?: EntityLog | undefined;
 }
 
+/** The kinds of entity the BFF reads, as `entityTag` names them. */
+export type EntityKind = 'Product' | 'Invoice' | 'User' | 'Invoices';
+
 /**
- * What one request read and changed, as entity tags (`entityTag`): a cached response is tagged
- * with what it read, and a change to any of it drops the response.
+ * What one request read and changed, by kind and id (the tag is `${kind}:${id}`, as `entityTag`
+ * writes it): a cached
+ * response is tagged with what it read, and a change to any of it drops the response. By kind
+ * and id rather than as tags, so that reading costs no string building for a response that is
+ * never stored.
  */
 export interface EntityLog {
-  read(tag: string): void;
-  wrote(tag: string): void;
+  read(kind: EntityKind, id: string): void;
+  wrote(kind: EntityKind, id: string): void;
 }
 
 /**

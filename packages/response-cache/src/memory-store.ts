@@ -98,6 +98,9 @@ export class MemoryResponseCacheStore implements ResponseCacheStore {
     if (typeof value !== 'string') {
       throw new TypeError(`MemoryResponseCacheStore.set: value must be a string, received ${typeof value}`);
     }
+    // UTF-8 takes at least a byte per UTF-16 unit: an entry this long cannot fit, whatever it
+    // holds (nothing is dropped for it: what is stored under the key stays valid).
+    if (key.length + value.length > this.maxBytes) return 'skipped';
     const uniqueTags = [...new Set(tags)];
     if (since !== undefined) {
       this.forgetOldInvalidations();
@@ -116,8 +119,6 @@ export class MemoryResponseCacheStore implements ResponseCacheStore {
     }
     const previous = this.entries.get(key);
     if (previous) this.drop(key, previous);
-    // UTF-8 takes at least a byte per UTF-16 unit: an entry this long cannot fit, whatever it holds.
-    if (key.length + value.length > this.maxBytes) return 'skipped';
     const bytes =
       Buffer.byteLength(key) +
       Buffer.byteLength(value) +

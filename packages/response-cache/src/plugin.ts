@@ -333,7 +333,7 @@ class CachedRequest<TContext extends BaseContext> {
         key,
         entryOf(now(), maxAge, body),
         maxAge,
-        [...this.shared.options.readTagsOf(this.context)],
+        arrayOf(this.shared.options.readTagsOf(this.context)),
         {
           unchangedSince: this.started - clockSkewMs,
         },
@@ -389,6 +389,11 @@ class CachedRequest<TContext extends BaseContext> {
       return undefined;
     }
   }
+}
+
+/** The tags as an array, without copying one that already is. */
+function arrayOf(tags: Iterable<string>): readonly string[] {
+  return Array.isArray(tags) ? (tags as readonly string[]) : [...tags];
 }
 
 /** Whole seconds since the entry was stored. */
