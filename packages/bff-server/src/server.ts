@@ -1,6 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
@@ -189,6 +190,8 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
       // Cache hints are read statically by the response cache; Apollo's plugin would wrap every
       // field to compute them at run time (see PERFORMANCE-FACTS).
       ApolloServerPluginCacheControlDisabled(),
+      // Not a federated subgraph: Apollo's inline tracing would only check so on every request.
+      ApolloServerPluginInlineTraceDisabled(),
       ...(cache ? [cache.plugin] : []),
       createOperationResolutionPlugin(),
       createErrorLogPlugin(),

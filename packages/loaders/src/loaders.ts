@@ -109,83 +109,116 @@ export function createLoaders(upstreams: Upstreams, scope: RequestScope = {}): L
   const readUsers = reading<IdentityUser>('User');
   const readProducts = reading<ProductRecord>('Product');
   const readInvoices = reading<BillingInvoice>('Invoice');
-  const user = new DataLoader<string, IdentityUser | null>(
-    (ids) =>
-      traced('user', ids.length, (options) =>
-        isolatingRefusals(ids, (part) => upstreams.identity.getUsers(part, options)).then(readUsers),
-      ),
-    { maxBatchSize: MAX_BATCH.identity },
-  );
-  const product = new DataLoader<string, ProductRecord | null>(
-    (ids) =>
-      traced('product', ids.length, (options) =>
-        isolatingRefusals(ids, (part) => upstreams.product.getProducts(part, options)).then(readProducts),
-      ),
-    { maxBatchSize: MAX_BATCH.product },
-  );
-  const invoice = new DataLoader<string, BillingInvoice | null>(
-    (ids) =>
-      traced('invoice', ids.length, (options) =>
-        isolatingRefusals(ids, (part) => upstreams.billing.getInvoices(part, options)).then(readInvoices),
-      ),
-    { maxBatchSize: MAX_BATCH.billing },
-  );
+  const newUser = () =>
+    new DataLoader<string, IdentityUser | null>(
+      (ids) =>
+        traced('user', ids.length, (options) =>
+          isolatingRefusals(ids, (part) => upstreams.identity.getUsers(part, options)).then(readUsers),
+        ),
+      { maxBatchSize: MAX_BATCH.identity },
+    );
+  const newProduct = () =>
+    new DataLoader<string, ProductRecord | null>(
+      (ids) =>
+        traced('product', ids.length, (options) =>
+          isolatingRefusals(ids, (part) => upstreams.product.getProducts(part, options)).then(readProducts),
+        ),
+      { maxBatchSize: MAX_BATCH.product },
+    );
+  const newInvoice = () =>
+    new DataLoader<string, BillingInvoice | null>(
+      (ids) =>
+        traced('invoice', ids.length, (options) =>
+          isolatingRefusals(ids, (part) => upstreams.billing.getInvoices(part, options)).then(readInvoices),
+        ),
+      { maxBatchSize: MAX_BATCH.billing },
+    );
   // Pages have no batch endpoint: each distinct page is one call, deduplicated per request.
-  const invoicePage = new DataLoader<InvoicePageKey, BillingInvoicePage, string>(
-    (keys) =>
-      traced('invoicePage', keys.length, (options) =>
-        Promise.all(
-          keys.map(async (key) => {
-            try {
-              const page = await upstreams.billing.listInvoices(
-                key.userId,
-                { first: key.first, after: key.after },
-                options,
-              );
-              log?.read('Invoices', key.userId);
-              for (const item of page.invoices) {
-                invoice.prime(item.id, item);
-                log?.read('Invoice', item.id);
+  const newInvoicePage = () =>
+    new DataLoader<InvoicePageKey, BillingInvoicePage, string>(
+      (keys) =>
+        traced('invoicePage', keys.length, (options) =>
+          Promise.all(
+            keys.map(async (key) => {
+              try {
+                const page = await upstreams.billing.listInvoices(
+                  key.userId,
+                  { first: key.first, after: key.after },
+                  options,
+                );
+                log?.read('Invoices', key.userId);
+                for (const item of page.invoices) {
+                  loaders.invoice.prime(item.id, item);
+                  log?.read('Invoice', item.id);
+                }
+                return page;
+              } catch (error) {
+                return error as Error;
               }
-              return page;
-            } catch (error) {
-              return error as Error;
-            }
-          }),
+            }),
+          ),
         ),
-      ),
-    { cacheKeyFn: (key) => JSON.stringify([key.userId, key.first, key.after ?? null]) },
-  );
-  const productPage = new DataLoader<ProductPageKey, ProductPage, string>(
-    (keys) =>
-      traced('productPage', keys.length, (options) =>
-        Promise.all(
-          keys.map(async (key) => {
-            try {
-              const page = await upstreams.product.listProducts(
-                {
-                  pageSize: key.first,
-                  ...(key.afterId ? { afterId: key.afterId } : {}),
-                  ...(key.category ? { category: key.category } : {}),
-                  ...(key.search ? { query: key.search } : {}),
-                },
-                options,
-              );
-              for (const item of page.products) {
-                product.prime(item.id, item);
-                log?.read('Product', item.id);
+      { cacheKeyFn: (key) => JSON.stringify([key.userId, key.first, key.after ?? null]) },
+    );
+  const newProductPage = () =>
+    new DataLoader<ProductPageKey, ProductPage, string>(
+      (keys) =>
+        traced('productPage', keys.length, (options) =>
+          Promise.all(
+            keys.map(async (key) => {
+              try {
+                const page = await upstreams.product.listProducts(
+                  {
+                    pageSize: key.first,
+                    ...(key.afterId ? { afterId: key.afterId } : {}),
+                    ...(key.category ? { category: key.category } : {}),
+                    ...(key.search ? { query: key.search } : {}),
+                  },
+                  options,
+                );
+                for (const item of page.products) {
+                  loaders.product.prime(item.id, item);
+                  log?.read('Product', item.id);
+                }
+                return page;
+              } catch (error) {
+                return error as Error;
               }
-              return page;
-            } catch (error) {
-              return error as Error;
-            }
-          }),
+            }),
+          ),
         ),
-      ),
-    {
-      cacheKeyFn: (key) =>
-        JSON.stringify([key.first, key.afterId ?? null, key.category ?? null, key.search ?? null]),
+      {
+        cacheKeyFn: (key) =>
+          JSON.stringify([key.first, key.afterId ?? null, key.category ?? null, key.search ?? null]),
+      },
+    );
+  // Made on first use: most operations need two or three of the five.
+  let user: Loaders['user'] | undefined;
+  let product: Loaders['product'] | undefined;
+  let invoice: Loaders['invoice'] | undefined;
+  let invoicePage: Loaders['invoicePage'] | undefined;
+  let productPage: Loaders['productPage'] | undefined;
+  const loaders: Loaders = {
+    get user() {
+      user ??= newUser();
+      return user;
     },
-  );
-  return { user, product, invoice, invoicePage, productPage };
+    get product() {
+      product ??= newProduct();
+      return product;
+    },
+    get invoice() {
+      invoice ??= newInvoice();
+      return invoice;
+    },
+    get invoicePage() {
+      invoicePage ??= newInvoicePage();
+      return invoicePage;
+    },
+    get productPage() {
+      productPage ??= newProductPage();
+      return productPage;
+    },
+  };
+  return loaders;
 }
