@@ -28,7 +28,8 @@ class RequestEntities implements EntityLog {
     this.readIds.push(id);
   }
   wrote(kind: EntityKind, id: string) {
-    (this.writes ??= []).push(`${kind}:${id}`);
+    this.writes ??= [];
+    this.writes.push(`${kind}:${id}`);
   }
   /** The tags of what was read (repeats included: the stores drop them). */
   readTags(): string[] {

@@ -4,34 +4,37 @@ import type { JwtVerifier } from '@bff/auth';
 import { readSessionToken, refuseUnservableOperation, TokenRejectedError } from '@bff/auth';
 import { BffErrorCode } from '@bff/error-codes';
 import type { EventBus } from '@bff/events';
-import { LiveEndedError, LiveEvents, type LiveMessage } from '@bff/live-events';
+import { LiveEvents } from '@bff/live-events';
 import { createLoaders, type Loaders, type Upstreams } from '@bff/loaders';
 import type { BffMetrics } from '@bff/observability';
 import type { OperationLimits } from '@bff/operation-limits';
 import { limitValidationRules, operationCost } from '@bff/operation-limits';
-import { documentHash } from '@bff/persisted-operations';
 import type { RateLimiting } from '@bff/rate-limit';
 import { type BffContext, negotiateLocale, type Viewer } from '@bff/resolvers';
 import type { FastifyInstance } from 'fastify';
 import {
-  createSourceEventStream,
-  type DocumentNode,
   type ExecutionArgs,
-  type ExecutionResult,
-  execute,
   GraphQLError,
   type GraphQLSchema,
   getOperationAST,
-  parse,
+  getVariableValues,
   specifiedRules,
-  validate,
 } from 'graphql';
-// graphql-ws names its ws adapter like a React hook; it is a plain function.
-import { useServer as attachGraphqlWs, type Extra } from 'graphql-ws/use/ws';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { formatError } from './error-handling.ts';
 import type { BffServerOptions, BffSubscriptionOptions } from './options.ts';
 import { compareVersions } from './request-guards.ts';
+import {
+  CheckedDocuments,
+  coded,
+  documentOf,
+  formatted,
+  rootFieldIsConditional,
+  subscribeEach,
+  type TrustedDocuments,
+  withCode,
+} from './subscription-operations.ts';
+import { serveGraphqlWs, type WsExtra } from './ws-transport.ts';
 
 /** Close codes beyond graphql-ws's own (4400 bad request, 4401 unauthorized, 4403 forbidden, 4429 too many). */
 export const LiveCloseCode = {
@@ -91,7 +94,7 @@ export interface SubscriptionSettings {
   limits: OperationLimits;
   exposeLimits: boolean;
   /** The app's trusted documents, by hash, and whether only they may run. */
-  persisted: { bodyOf(hash: string): string | undefined; enforce: boolean } | undefined;
+  persisted: TrustedDocuments | undefined;
   rateLimiting: RateLimiting | undefined;
   upstreams: Upstreams;
   bus: EventBus;
@@ -182,26 +185,31 @@ export function registerSubscriptions(
   };
   app.server.on('upgrade', onUpgrade);
 
-  const closeWith = (ctx: { extra: Extra }, code: number, reason: string) => {
+  const closeWith = (ctx: { extra: WsExtra }, code: number, reason: string) => {
     metrics.liveRefusals.inc({ code: String(code) });
     ctx.extra.socket.close(code, reason);
   };
 
-  const documents = new CheckedDocuments(schema, limits, [
-    ...specifiedRules,
-    ...limitValidationRules(limits, { exposeLimits, introspection: !options.production }),
-  ]);
+  const documents = new CheckedDocuments(
+    schema,
+    limits,
+    [
+      ...specifiedRules,
+      ...limitValidationRules(limits, { exposeLimits, introspection: !options.production }),
+    ],
+    options.production,
+  );
 
   const liveSource = {
     invoicesOf: (userId: string) => live.listen([`invoices:${userId}`]),
     products: (ids: readonly string[]) => live.listen(ids.map((id) => `product:${id}`)),
   };
 
-  const disposable = attachGraphqlWs<Record<string, unknown>, Record<PropertyKey, never>>(
+  const disposable = serveGraphqlWs<Record<string, unknown>>(
+    wss,
     {
       schema,
       connectionInitWaitTimeout: config.connectionInitWaitMs,
-      isProd: options.production,
       async onConnect(ctx) {
         const { request } = ctx.extra;
         const params = ctx.connectionParams ?? {};
@@ -209,7 +217,11 @@ export function registerSubscriptions(
         if (policy) {
           const given = textOf(request.headers['x-app-version']) ?? textOf(params['x-app-version']);
           const order = given === undefined ? 0 : compareVersions(given, policy.minimum);
-          if (order === undefined || order < 0) {
+          if (order === undefined) {
+            closeWith(ctx, 4400, 'Bad request: x-app-version must be a version number such as 4.2.0');
+            return false;
+          }
+          if (order < 0) {
             closeWith(
               ctx,
               LiveCloseCode.UpgradeRequired,
@@ -218,7 +230,13 @@ export function registerSubscriptions(
             return false;
           }
         }
-        const authorization = textOf(params.Authorization) ?? textOf(params.authorization);
+        const given = params.Authorization ?? params.authorization;
+        const authorization = textOf(given);
+        if (given !== undefined && given !== null && authorization === undefined) {
+          // Sent, but not a header value: a mistake, never a quiet fall back to signed out.
+          closeWith(ctx, 4401, 'Unauthorized: the access token is malformed');
+          return false;
+        }
         const cookie = options.sessionCookie ? readSessionToken(textOf(request.headers.cookie)) : undefined;
         let viewer: Viewer | null = null;
         try {
@@ -244,6 +262,9 @@ export function registerSubscriptions(
           closeWith(ctx, 1013, 'Try again later');
           return false;
         }
+        // The socket may have closed while the token was verified (graphql-ws has then already
+        // said goodbye to it): nothing is registered for it.
+        if (ctx.extra.socket.readyState !== ctx.extra.socket.OPEN) return false;
         if (viewer) {
           const open = perViewer.get(viewer.id) ?? 0;
           if (open >= config.maxConnectionsPerViewer) {
@@ -319,7 +340,22 @@ export function registerSubscriptions(
               BffErrorCode.BadRequest,
             ),
           ]);
-        const variables = (payload.variables ?? {}) as Record<string, unknown>;
+        if (rootFieldIsConditional(document, operation))
+          return refuse([
+            coded(
+              'The root field of a subscription cannot be under @skip or @include',
+              BffErrorCode.BadRequest,
+            ),
+          ]);
+        // Coerced before anything reads them (cost, rate limits): `{"length": 4294967295}` is no list.
+        const coerced = getVariableValues(
+          schema,
+          operation.variableDefinitions ?? [],
+          payload.variables ?? {},
+        );
+        if (coerced.errors)
+          return refuse(coerced.errors.map((error) => withCode(error, BffErrorCode.BadUserInput)));
+        const variables = coerced.coerced;
         const trusted = persisted !== undefined && hash !== undefined && persisted.bodyOf(hash) !== undefined;
         if (!trusted) {
           const cost = operationCost(schema, document, operation, variables, limits.defaultListSize);
@@ -393,6 +429,8 @@ export function registerSubscriptions(
         if (!connection) return;
         connections.delete(ctx);
         subscriptions -= connection.subscriptions.size;
+        // A subscribe still being checked must not count itself down again when it is refused.
+        connection.subscriptions.clear();
         clearTimeout(connection.expiry);
         const viewerId = connection.viewer?.id;
         if (viewerId !== undefined) {
@@ -402,8 +440,7 @@ export function registerSubscriptions(
         }
       },
     },
-    wss,
-    config.keepAliveMs,
+    { keepAliveMs: config.keepAliveMs, log },
   );
 
   let closing: Promise<void> | undefined;
@@ -415,7 +452,7 @@ export function registerSubscriptions(
         for (const socket of wss.clients as Set<WebSocket>)
           socket.close(LiveCloseCode.GoingAway, 'The server is shutting down: reconnect, then refetch');
         await live.close();
-        await Promise.resolve(disposable.dispose()).catch(() => {});
+        await disposable.dispose().catch(() => {});
       })();
       return closing;
     },
@@ -437,132 +474,6 @@ export function subscriptionOptions(
   return config;
 }
 
-/**
- * Parsed and validated documents by their text, the most recently used kept (parsing and
- * validating is most of what subscribing costs, and a parsed document is most of what an idle
- * subscription holds: many clients send the same few documents, which then share one).
- */
-class CheckedDocuments {
-  private readonly byText = new Map<string, { document: DocumentNode; invalid: readonly GraphQLError[] }>();
-
-  constructor(
-    private readonly schema: GraphQLSchema,
-    private readonly limits: OperationLimits,
-    private readonly rules: Parameters<typeof validate>[2],
-    private readonly capacity = 500,
-  ) {}
-
-  check(query: string): { document: DocumentNode; invalid: readonly GraphQLError[] } | GraphQLError {
-    const known = this.byText.get(query);
-    if (known) {
-      // Most recently used last.
-      this.byText.delete(query);
-      this.byText.set(query, known);
-      return known;
-    }
-    let document: DocumentNode;
-    try {
-      document = parse(query, { maxTokens: this.limits.maxTokens });
-    } catch (error) {
-      return withCode(error as GraphQLError, BffErrorCode.GraphqlParseFailed);
-    }
-    const invalid = validate(this.schema, document, this.rules).map((error) =>
-      withCode(error, BffErrorCode.GraphqlValidationFailed),
-    );
-    const checked = { document, invalid };
-    if (this.byText.size >= this.capacity) this.byText.delete(this.byText.keys().next().value as string);
-    this.byText.set(query, checked);
-    return checked;
-  }
-}
-
-/** The document of a subscribe message: its query, or the trusted document its hash names. */
-function documentOf(
-  payload: { query?: string | null | undefined; extensions?: Record<string, unknown> | null | undefined },
-  persisted: SubscriptionSettings['persisted'],
-  limits: OperationLimits,
-): { query: string; hash: string | undefined } | GraphQLError {
-  const persistedQuery = payload.extensions?.persistedQuery as { sha256Hash?: unknown } | undefined;
-  const hash = typeof persistedQuery?.sha256Hash === 'string' ? persistedQuery.sha256Hash : undefined;
-  let query = typeof payload.query === 'string' && payload.query.length > 0 ? payload.query : undefined;
-  if (hash !== undefined) {
-    if (query !== undefined && documentHash(query) !== hash)
-      return coded(
-        'The query does not hash to the hash sent with it',
-        BffErrorCode.PersistedQueryHashMismatch,
-      );
-    const body = persisted?.bodyOf(hash);
-    if (body === undefined && (query === undefined || persisted?.enforce))
-      return coded('PersistedQueryNotFound', BffErrorCode.PersistedQueryNotFound);
-    query = body ?? query;
-  } else if (persisted?.enforce) {
-    return coded(
-      "Only this app's trusted documents are served: send one by its hash",
-      BffErrorCode.PersistedQueryNotFound,
-    );
-  }
-  if (query === undefined) return coded('The subscribe message has no query', BffErrorCode.BadRequest);
-  if (query.length > limits.maxDocumentChars)
-    return coded('The document is too long', BffErrorCode.OperationLimitExceeded, { limit: 'documentChars' });
-  return { query, hash };
-}
-
-/**
- * graphql-js's subscribe, with each event executed on a context of its own: the subscription's,
- * with the event's loaders (made once per event, shared by every subscriber it reaches). A
- * stream the server ends (a slow subscriber, a gap in the events, shutdown) ends with one
- * result carrying SUBSCRIPTION_ENDED, then completes.
- */
-async function subscribeEach(
-  args: ExecutionArgs,
-  onEnded: (reason: string) => void,
-): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
-  const source = await createSourceEventStream(args);
-  if (!isAsyncIterable(source)) return source as ExecutionResult;
-  const iterator = source[Symbol.asyncIterator]() as AsyncIterator<LiveMessage<Loaders>>;
-  let finished = false;
-  const mapped: AsyncIterableIterator<ExecutionResult> = {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    async next() {
-      if (finished) return { value: undefined, done: true };
-      try {
-        const step = await iterator.next();
-        if (step.done) {
-          finished = true;
-          return { value: undefined, done: true };
-        }
-        const message = step.value;
-        const contextValue = { ...(args.contextValue as BffContext), loaders: message.batch };
-        const value = await execute({ ...args, rootValue: message, contextValue });
-        return { value, done: false };
-      } catch (error) {
-        if (!(error instanceof LiveEndedError)) throw error;
-        finished = true;
-        onEnded(error.reason);
-        return {
-          value: {
-            errors: [coded(error.message, BffErrorCode.SubscriptionEnded, { reason: error.reason })],
-          },
-          done: false,
-        };
-      }
-    },
-    async return() {
-      finished = true;
-      await iterator.return?.();
-      return { value: undefined, done: true };
-    },
-    async throw(error?: unknown) {
-      finished = true;
-      await iterator.return?.();
-      throw error;
-    },
-  };
-  return mapped;
-}
-
 /** Whether a page at `origin` is on this host (without CORS origins, only same-origin pages may connect). */
 function sameOrigin(origin: string, host: string | undefined): boolean {
   try {
@@ -570,34 +481,6 @@ function sameOrigin(origin: string, host: string | undefined): boolean {
   } catch {
     return false;
   }
-}
-
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
-  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
-}
-
-function formatted(result: { errors?: readonly GraphQLError[] | undefined }, production: boolean) {
-  if (!result.errors) return undefined;
-  return {
-    ...result,
-    errors: result.errors.map((error) => formatError(error.toJSON(), error, production)),
-  };
-}
-
-function coded(message: string, code: BffErrorCode, extensions: Record<string, unknown> = {}): GraphQLError {
-  return new GraphQLError(message, { extensions: { code, ...extensions } });
-}
-
-function withCode(error: GraphQLError, code: BffErrorCode): GraphQLError {
-  if (error.extensions?.code) return error;
-  return new GraphQLError(error.message, {
-    ...(error.nodes ? { nodes: error.nodes } : {}),
-    ...(error.source ? { source: error.source } : {}),
-    ...(error.positions ? { positions: error.positions } : {}),
-    ...(error.path ? { path: error.path } : {}),
-    ...(error.originalError ? { originalError: error.originalError } : {}),
-    extensions: { ...error.extensions, code },
-  });
 }
 
 function textOf(value: unknown): string | undefined {

@@ -15,6 +15,7 @@ import {
   GraphQLSkipDirective,
   getArgumentValues,
   getDirectiveValues,
+  getVariableValues,
   Kind,
   type OperationDefinitionNode,
   type SelectionSetNode,
@@ -315,9 +316,20 @@ export function createRateLimiting(options: RateLimitOptions): RateLimiting {
 
   return {
     stats,
-    async admit({ schema, document, operation, variables, context }) {
+    async admit({ schema, document, operation, variables: given, context }) {
       const root = schema.getRootType(operation.operation);
       if (!root) return [];
+      // Coerced first: a limit counts list items by `length`, and `{"length": 4294967295}` is not a list.
+      const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], given ?? {});
+      if (coerced.errors) {
+        return coerced.errors.map(
+          (error) =>
+            new GraphQLError(error.message, {
+              extensions: { code: BffErrorCode.BadUserInput, http: { status: 400 } },
+            }),
+        );
+      }
+      const variables = coerced.coerced;
       const fragments = new Map<string, FragmentDefinitionNode>();
       for (const definition of document.definitions)
         if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
