@@ -6,9 +6,9 @@ import { BffErrorCode } from '@bff/error-codes';
 import { newEvent } from '@bff/events';
 import { waitFor } from '@bff/testkit';
 import { createProductClient, type ProductClient } from '@bff/upstream-clients';
-import { type Client, createClient, type ExecutionResult } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
+import { collect, subscriptionClient } from '../support/subscription-client.ts';
 import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
 
 const INVOICE_CHANGED = /* GraphQL */ `
@@ -21,68 +21,14 @@ const PURCHASE = /* GraphQL */ `
   mutation Buy($input: PurchaseInput!) { purchase(input: $input) { invoice { id status } } }
 `;
 
-const wsUrl = (app: TestApp) => `${app.url.replace(/^http/, 'ws')}/graphql`;
-
-/** A graphql-ws client that does not retry: a refusal shows as the close it was. */
-function client(
-  app: TestApp,
-  connectionParams: Record<string, unknown> = {},
-  headers: Record<string, string> = {},
-) {
-  const closes: { code: number; reason: string }[] = [];
-  const created = createClient({
-    url: wsUrl(app),
-    webSocketImpl: class extends WebSocket {
-      constructor(url: string, protocols: string | string[]) {
-        super(url, protocols, { headers });
-      }
-    },
-    connectionParams,
-    retryAttempts: 0,
-    lazy: true,
-    on: {
-      closed: (event) => {
-        const { code, reason } = event as { code: number; reason: Buffer | string };
-        closes.push({ code, reason: String(reason) });
-      },
-    },
-  });
-  return { client: created, closes };
-}
-
-/** Subscribes; collects what arrives until the returned `stop` is called. */
-function collect(target: Client, query: string, variables: Record<string, unknown> = {}) {
-  const results: ExecutionResult[] = [];
-  const errors: unknown[] = [];
-  let completed = false;
-  const stop = target.subscribe(
-    { query, variables },
-    {
-      next: (result) => results.push(result as ExecutionResult),
-      error: (error) => errors.push(error),
-      complete: () => {
-        completed = true;
-      },
-    },
-  );
-  return {
-    results,
-    errors,
-    stop,
-    get completed() {
-      return completed;
-    },
-  };
-}
-
 describe('subscriptions over WebSocket, one replica', () => {
   let system: System;
   let web: TestApp;
   let products: ProductClient;
   let ada: string;
   const clients: Client[] = [];
-  const open = (...args: Parameters<typeof client>) => {
-    const made = client(...args);
+  const open = (...args: Parameters<typeof subscriptionClient>) => {
+    const made = subscriptionClient(...args);
     clients.push(made.client);
     return made;
   };
@@ -235,7 +181,7 @@ describe('subscriptions over WebSocket, one replica', () => {
   it('caps subscriptions per connection with TOO_MANY_SUBSCRIPTIONS', async () => {
     const app = await startApp('web', system, { subscriptions: { maxPerConnection: 2 } });
     try {
-      const { client: anonymous } = client(app);
+      const { client: anonymous } = subscriptionClient(app);
       const streams = [0, 1, 2].map((i) => collect(anonymous, PRODUCT_CHANGED, { ids: [`p-000${i + 1}`] }));
       await waitFor('the third is refused', () => (streams[2]?.errors.length ?? 0) > 0, 5_000);
       expect(JSON.stringify(streams[2]?.errors)).toContain(BffErrorCode.TooManySubscriptions);
@@ -248,7 +194,7 @@ describe('subscriptions over WebSocket, one replica', () => {
 
   it('closes every socket with 1001 and a reason when the BFF shuts down', async () => {
     const app = await startApp('web', system);
-    const { client: anonymous, closes } = client(app);
+    const { client: anonymous, closes } = subscriptionClient(app);
     collect(anonymous, PRODUCT_CHANGED, { ids: ['p-0001'] });
     await waitFor('active', () => subscriptionsOf(app) >= 1, 5_000);
     await app.close();

@@ -11,11 +11,17 @@ export const wsUrl = (app: Pick<TestApp, 'url'>): string => `${app.url.replace(/
 export function subscriptionClient(
   app: Pick<TestApp, 'url'>,
   connectionParams: Record<string, unknown> = {},
+  /** Headers of the upgrade request (`origin`, `x-app-version`, `cookie`). */
+  headers: Record<string, string> = {},
 ): { client: Client; closes: { code: number; reason: string }[] } {
   const closes: { code: number; reason: string }[] = [];
   const client = createClient({
     url: wsUrl(app),
-    webSocketImpl: WebSocket,
+    webSocketImpl: class extends WebSocket {
+      constructor(url: string, protocols: string | string[]) {
+        super(url, protocols, { headers });
+      }
+    },
     connectionParams,
     retryAttempts: 0,
     lazy: true,

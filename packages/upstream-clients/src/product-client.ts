@@ -262,7 +262,11 @@ function productAddress(address: unknown): string {
   return address;
 }
 
-function isProductTarget(address: string): boolean {
+/**
+ * Whether `address` is a Product target the client accepts: `host:port`, `dns:///host:port`,
+ * `ipv4:ip:port[,ip:port]` or `ipv6:[ip]:port[,[ip]:port]` (configs check their variable with it).
+ */
+export function isProductTarget(address: string): boolean {
   const scheme = /^(dns|ipv4|ipv6):/.exec(address)?.[1];
   if (scheme === undefined) return isHostPort(address, 'any');
   let rest = address.slice(scheme.length + 1);

@@ -1,20 +1,18 @@
 import { ConfigError, env, readConfig } from '@bff/config';
 import { telemetryEnv } from '@bff/observability';
 import { migrationSettingsProblems } from '@bff/service-storage';
+import { isProductTarget } from '@bff/upstream-clients';
 
 /**
  * PRODUCT_ADDR: `host:port`, or a gRPC target naming every Product replica for the client to
  * balance over: `dns:///host:port` (a headless Service), `ipv4:ip:port,ip:port`, `ipv6:[ip]:port`.
- * The Product client checks it closely at start (octets, port range); this names the variable
- * when it is something else altogether, such as a URL or an address without a port.
+ * Checked as the Product client checks it (octets, port range), naming the variable.
  */
-const PRODUCT_TARGET =
-  /^(?:(?:dns:(?:\/\/\/)?)?(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}|ipv4:(?:\/\/\/)?\d{1,3}(?:\.\d{1,3}){3}:\d{1,5}(?:,\d{1,3}(?:\.\d{1,3}){3}:\d{1,5})*|ipv6:(?:\/\/\/)?\[[0-9A-Fa-f:.]+\]:\d{1,5}(?:,\[[0-9A-Fa-f:.]+\]:\d{1,5})*)$/;
 const productAddr = () =>
   env
     .string('127.0.0.1:5003')
     .refine(
-      (value) => PRODUCT_TARGET.test(value),
+      (value) => isProductTarget(value),
       'expected host:port, dns:///host:port, ipv4:ip:port[,ip:port] or ipv6:[ip]:port[,[ip]:port]',
     );
 
