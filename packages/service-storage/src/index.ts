@@ -235,3 +235,34 @@ export async function startServiceStorage(options: ServiceStorageOptions): Promi
     },
   };
 }
+
+/** The settings every service's entry point reads for its database and its migrations. */
+export interface EntryPointDatabaseConfig {
+  DATABASE_URL?: string | undefined;
+  PGLITE_DATA_DIR?: string | undefined;
+  DATABASE_SCHEMA: string;
+  MIGRATE_ONLY: boolean;
+  MIGRATE_ON_START: boolean;
+}
+
+/**
+ * For a service's entry point (`src/main.ts`): the database options from its settings, after
+ * the migration step they ask for. With `MIGRATE_ONLY` the process applies its migrations and
+ * exits (a release's migration Job); with `MIGRATE_ON_START` off it exits while a migration is
+ * pending (that Job has not run). Otherwise the service migrates as it starts.
+ */
+export async function databaseForEntryPoint(
+  service: string,
+  config: EntryPointDatabaseConfig,
+  migrationsDir: string,
+): Promise<ServiceMigrationsOptions['database']> {
+  const database = {
+    url: config.DATABASE_URL,
+    dataDir: config.PGLITE_DATA_DIR,
+    schema: config.DATABASE_SCHEMA,
+  };
+  const migrations = { service, database, migrationsDir };
+  if (config.MIGRATE_ONLY) process.exit(await runMigrateOnly(migrations));
+  if (!config.MIGRATE_ON_START && !(await verifyMigrated(migrations))) process.exit(1);
+  return database;
+}

@@ -5,24 +5,17 @@ import { fileURLToPath } from 'node:url';
 import { configOrExit } from '@bff/config';
 import { createEventBus } from '@bff/events';
 import { onShutdownSignal } from '@bff/http-service';
-import { runMigrateOnly, verifyMigrated } from '@bff/service-storage';
+import { databaseForEntryPoint } from '@bff/service-storage';
 import { createProductClient } from '@bff/upstream-clients';
 import { readBillingConfig } from './config.ts';
 import { startBillingService } from './service.ts';
 
 const config = configOrExit(() => readBillingConfig());
-const database = {
-  url: config.DATABASE_URL,
-  dataDir: config.PGLITE_DATA_DIR,
-  schema: config.DATABASE_SCHEMA,
-};
-const migrations = {
-  service: 'billing',
-  database,
-  migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
-};
-if (config.MIGRATE_ONLY) process.exit(await runMigrateOnly(migrations));
-if (!config.MIGRATE_ON_START && !(await verifyMigrated(migrations))) process.exit(1);
+const database = await databaseForEntryPoint(
+  'billing',
+  config,
+  fileURLToPath(new URL('../migrations', import.meta.url)),
+);
 const bus = createEventBus({ amqpUrl: config.AMQP_URL });
 if (!config.AMQP_URL) console.warn('AMQP_URL is not set: events stay inside this process');
 const products = createProductClient({ address: config.PRODUCT_ADDR, timeoutMs: config.PRODUCT_TIMEOUT_MS });

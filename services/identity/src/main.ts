@@ -5,23 +5,16 @@ import { fileURLToPath } from 'node:url';
 import { configOrExit } from '@bff/config';
 import { createEventBus } from '@bff/events';
 import { onShutdownSignal } from '@bff/http-service';
-import { runMigrateOnly, verifyMigrated } from '@bff/service-storage';
+import { databaseForEntryPoint } from '@bff/service-storage';
 import { readIdentityConfig } from './config.ts';
 import { startIdentityService } from './service.ts';
 
 const config = configOrExit(() => readIdentityConfig());
-const database = {
-  url: config.DATABASE_URL,
-  dataDir: config.PGLITE_DATA_DIR,
-  schema: config.DATABASE_SCHEMA,
-};
-const migrations = {
-  service: 'identity',
-  database,
-  migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
-};
-if (config.MIGRATE_ONLY) process.exit(await runMigrateOnly(migrations));
-if (!config.MIGRATE_ON_START && !(await verifyMigrated(migrations))) process.exit(1);
+const database = await databaseForEntryPoint(
+  'identity',
+  config,
+  fileURLToPath(new URL('../migrations', import.meta.url)),
+);
 const bus = createEventBus({ amqpUrl: config.AMQP_URL });
 if (!config.AMQP_URL) console.warn('AMQP_URL is not set: events stay inside this process');
 const service = await startIdentityService({

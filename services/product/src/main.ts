@@ -6,24 +6,17 @@ import { configOrExit } from '@bff/config';
 import { createEventBus } from '@bff/events';
 import { onShutdownSignal } from '@bff/http-service';
 import { loggerOptions } from '@bff/observability';
-import { runMigrateOnly, verifyMigrated } from '@bff/service-storage';
+import { databaseForEntryPoint } from '@bff/service-storage';
 import { pino } from 'pino';
 import { readProductConfig } from './config.ts';
 import { startProductService } from './service.ts';
 
 const config = configOrExit(() => readProductConfig());
-const database = {
-  url: config.DATABASE_URL,
-  dataDir: config.PGLITE_DATA_DIR,
-  schema: config.DATABASE_SCHEMA,
-};
-const migrations = {
-  service: 'product',
-  database,
-  migrationsDir: fileURLToPath(new URL('../migrations', import.meta.url)),
-};
-if (config.MIGRATE_ONLY) process.exit(await runMigrateOnly(migrations));
-if (!config.MIGRATE_ON_START && !(await verifyMigrated(migrations))) process.exit(1);
+const database = await databaseForEntryPoint(
+  'product',
+  config,
+  fileURLToPath(new URL('../migrations', import.meta.url)),
+);
 const logger = pino(
   loggerOptions({ base: { service: 'product' }, level: config.LOG_LEVEL, format: config.LOG_FORMAT }),
 );
