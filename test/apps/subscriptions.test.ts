@@ -95,8 +95,8 @@ describe('subscriptions over WebSocket, one replica', () => {
     await waitFor('the invoice arrives', () => mine.results.length >= 1, 5_000);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(mine.results).toHaveLength(1);
-    const invoice = (mine.results[0]?.data as { invoiceChanged: { id: string; status: string } })
-      .invoiceChanged;
+    const invoice = (mine.results[0]?.data as { invoiceChanged?: { id: string; status: string } } | undefined)
+      ?.invoiceChanged;
     expect(invoice).toMatchObject({ id, status: 'OPEN' });
     const paid = await web.graphql('mutation Pay($id: ID!) { payInvoice(id: $id) { id status } }', {
       token: ada,
