@@ -3,13 +3,13 @@
 // both long before the catalogue's minute is up; one viewer's cached invoices never reach another,
 // and a payment shows at once, whichever replica it went through and whichever is read next.
 import { randomBytes } from 'node:crypto';
-import { RabbitMqEventBus } from '@bff/events';
 import { loadManifest } from '@bff/persisted-operations';
 import { realServer, waitFor } from '@bff/testkit';
 import { createProductClient, type ProductClient } from '@bff/upstream-clients';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rabbitMqRun } from '../support/rabbitmq-run.ts';
 import {
   callsByService,
   discoveredApps,
@@ -44,16 +44,9 @@ const invoicesOf = (body: { data?: { viewer?: { invoices?: { edges: { node: Invo
   body.data?.viewer?.invoices?.edges.map((edge) => edge.node) ?? [];
 
 describe.runIf(real)('the response cache with two replicas sharing Redis and RabbitMQ', () => {
-  const run = randomBytes(4).toString('hex');
-  const exchange = `bff.cache-test.${run}`;
-  const keyPrefix = `cache-test-${run}`;
-  const buses: RabbitMqEventBus[] = [];
-  const bus = () => {
-    // Queues of this run's own: parallel suites on the same broker use the same consumer names.
-    const created = new RabbitMqEventBus({ url: amqpUrl as string, exchange, queuePrefix: `${run}.` });
-    buses.push(created);
-    return created;
-  };
+  const rabbit = rabbitMqRun(amqpUrl as string, 'cache-test');
+  const bus = () => rabbit.bus();
+  const keyPrefix = `cache-test-${randomBytes(4).toString('hex')}`;
   let system: System;
   let replicas: [TestApp, TestApp];
   /** The same app without a cache: what a fresh execution answers now. */
@@ -76,16 +69,7 @@ describe.runIf(real)('the response cache with two replicas sharing Redis and Rab
     products?.close();
     for (const app of [...(replicas ?? []), oracle]) await app?.close();
     await system?.close();
-    for (const created of buses) await created.close();
-    // The services' durable queues of this run (the BFFs' are transient and already gone).
-    const { connect } = await import('amqplib');
-    const model = await connect(amqpUrl as string);
-    const channel = await model.createChannel();
-    for (const queue of ['billing.accounts', 'billing.accounts.dead-letter'])
-      await channel.deleteQueue(`${run}.${queue}`).catch(() => {});
-    for (const name of [exchange, `${exchange}.dead-letter`])
-      await channel.deleteExchange(name).catch(() => {});
-    await model.close();
+    await rabbit.cleanUp();
     const raw = new Redis(redisUrl as string);
     const keys = await raw.keys(`${keyPrefix}:*`);
     if (keys.length) await raw.del(...keys);

@@ -2,13 +2,13 @@
 // (as separate pods would have), the services publishing on a third. A change made through one
 // replica reaches the subscribers on the other within a second, and every subscriber exactly
 // once, whichever replica it is connected to.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { BffErrorCode } from '@bff/error-codes';
-import { RabbitMqEventBus } from '@bff/events';
 import { realServer, waitFor } from '@bff/testkit';
 import { createProductClient, type ProductClient } from '@bff/upstream-clients';
 import type { Client, ExecutionResult } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rabbitMqRun } from '../support/rabbitmq-run.ts';
 import { type Collected, collect, subscriptionClient } from '../support/subscription-client.ts';
 import { type System, startApp, startSystem, type TestApp } from '../support/system.ts';
 
@@ -48,15 +48,8 @@ const statsOf = (app: TestApp) =>
 const ms = (value: number) => `${Math.round(value)} ms`;
 
 describe.runIf(real)('subscriptions with two web replicas sharing RabbitMQ', () => {
-  const run = randomBytes(4).toString('hex');
-  const exchange = `bff.live-test.${run}`;
-  const buses: RabbitMqEventBus[] = [];
-  const bus = () => {
-    // Queues of this run's own: parallel suites on the same broker use the same consumer names.
-    const created = new RabbitMqEventBus({ url: amqpUrl as string, exchange, queuePrefix: `${run}.` });
-    buses.push(created);
-    return created;
-  };
+  const rabbit = rabbitMqRun(amqpUrl as string, 'live-test');
+  const bus = () => rabbit.bus();
   let system: System;
   let replicas: [TestApp, TestApp];
   let products: ProductClient;
@@ -85,16 +78,7 @@ describe.runIf(real)('subscriptions with two web replicas sharing RabbitMQ', () 
     products?.close();
     for (const app of replicas ?? []) await app?.close();
     await system?.close();
-    for (const created of buses) await created.close();
-    // The services' durable queues of this run (the BFFs' are transient and already gone).
-    const { connect } = await import('amqplib');
-    const model = await connect(amqpUrl as string);
-    const channel = await model.createChannel();
-    for (const queue of ['billing.accounts', 'billing.accounts.dead-letter'])
-      await channel.deleteQueue(`${run}.${queue}`).catch(() => {});
-    for (const name of [exchange, `${exchange}.dead-letter`])
-      await channel.deleteExchange(name).catch(() => {});
-    await model.close();
+    await rabbit.cleanUp();
   });
 
   it('sends a purchase made through replica 0 to the viewer subscribed on replica 1 within a second, exactly once', async () => {
