@@ -3,7 +3,8 @@
 // The catalogue workload is the iOS app's: BFF contenders serve it with the iOS BFF, in the
 // process that is measured.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -155,18 +156,91 @@ function unsupported(contender: ContenderName, workload: WorkloadName): string |
   return undefined;
 }
 
-export function startChild(
+/**
+ * How BFF contenders run: `bundle` (the default) is what the image ships, the app compiled by
+ * `scripts/build.ts` into one ES module and run by Node without tsx; `source` runs the TypeScript
+ * sources through tsx, as the tests do (BENCH_BFF_RUNTIME=source).
+ */
+export const BFF_RUNTIME: 'bundle' | 'source' =
+  process.env.BENCH_BFF_RUNTIME === 'source' ? 'source' : 'bundle';
+
+const bundles = new Map<string, Promise<string>>();
+const bundleRoot = join(tmpdir(), `bff-bench-bundles-${process.pid}`);
+process.once('exit', () => rmSync(bundleRoot, { recursive: true, force: true }));
+
+/**
+ * The bundle of a checkout's app (`apps/<app>/src/index.ts`, which exports `start…Bff`), built
+ * once per run with this checkout's build (esbuild, the same settings and run-time files as
+ * `pnpm build`), in a folder of this process's own that is removed when it exits.
+ */
+function bundleOf(cwd: string, app: 'web' | 'ios'): Promise<string> {
+  const key = `${cwd}\0${app}`;
+  let built = bundles.get(key);
+  if (!built) {
+    built = (async () => {
+      const { buildProcess } = await import('../scripts/build.ts');
+      const report = await buildProcess(
+        { name: app, kind: 'bff', folder: `apps/${app}`, entry: join(cwd, 'apps', app, 'src', 'index.ts') },
+        { outDir: join(bundleRoot, String(bundles.size)) },
+        cwd,
+      );
+      return report.main;
+    })();
+    bundles.set(key, built);
+  }
+  return built;
+}
+
+/**
+ * proc.ts as plain JavaScript, for BFF contenders run as bundles: Node runs it and the bundle
+ * without tsx, whose loader hooks would otherwise see every module the bundle loads (a bundle run
+ * under tsx spent a third of its time in them). Only its BFF role runs this way.
+ */
+let plainProc: Promise<string> | undefined;
+function plainProcScript(): Promise<string> {
+  plainProc ??= (async () => {
+    const { build } = await import('esbuild');
+    const outfile = join(root, '.tmp', `bench-proc-${process.pid}.mjs`);
+    process.once('exit', () => rmSync(outfile, { force: true }));
+    await build({
+      entryPoints: [join(root, 'bench/proc.ts')],
+      outfile,
+      bundle: false,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      logLevel: 'error',
+    });
+    return outfile;
+  })();
+  return plainProc;
+}
+
+export async function startChild(
   contender: string,
   config: Record<string, unknown>,
   workload?: WorkloadName,
 ): Promise<Child> {
   const { role, cwd } = checkoutFor(contender);
+  const bff = role.startsWith('bff');
   // A BFF serves the catalogue with the iOS app of its own checkout (a worktree's for
   // `bff@<revision>`), started by this checkout's proc.ts: a revision's own proc.ts may not know
-  // the iOS app. One process either way, so its CPU time is the workload's.
-  const ios = workload === 'catalogue' && role.startsWith('bff');
-  const script = ios ? join(root, 'bench/proc.ts') : 'bench/proc.ts';
-  const childConfig = ios ? { ...config, iosEntry: iosEntryIn(cwd) } : config;
+  // the iOS app. One process either way, so its CPU time is the workload's. Run as a bundle, every
+  // BFF is started by this checkout's proc.ts from its checkout's bundle.
+  const ios = workload === 'catalogue' && bff;
+  const bundled = bff && BFF_RUNTIME === 'bundle';
+  const script = bundled ? await plainProcScript() : ios ? join(root, 'bench/proc.ts') : 'bench/proc.ts';
+  const childConfig = {
+    ...config,
+    ...(ios
+      ? {
+          iosEntry: bundled ? await bundleOf(cwd, 'ios') : iosEntryIn(cwd),
+          iosSupported: join(cwd, 'apps/ios/releases/supported.json'),
+        }
+      : bundled
+        ? { webEntry: await bundleOf(cwd, 'web') }
+        : {}),
+  };
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -184,9 +258,8 @@ export function startChild(
         ...(process.env.BENCH_EXPERIMENT_FLAGS && contender === process.env.BENCH_EXPERIMENT_CONTENDER
           ? process.env.BENCH_EXPERIMENT_FLAGS.split(' ')
           : []),
-        ...(role.startsWith('bff') ? SHIPPED_BFF_NODE_FLAGS : []),
-        '--import',
-        'tsx',
+        ...(bff ? SHIPPED_BFF_NODE_FLAGS : []),
+        ...(bundled ? [] : ['--import', 'tsx']),
         script,
         role,
         JSON.stringify(childConfig),

@@ -8,9 +8,6 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { WebBffOptions } from '@bff/web-app';
 import type { startIosBff as StartIosBff } from '../apps/ios/src/index.ts';
-import { startFakeUpstreams } from './fake-upstreams.ts';
-import { startHandwritten } from './handwritten.ts';
-import { startNaive } from './naive.ts';
 
 const [role = '', raw = '{}'] = process.argv.slice(2);
 const config = JSON.parse(raw) as {
@@ -20,8 +17,14 @@ const config = JSON.parse(raw) as {
   productAddr: string;
   /** The fake upstreams' OTLP/HTTP receiver, for `bff-observed`. */
   otlpEndpoint?: string;
-  /** A BFF role serves the iOS app of this `apps/ios/src/index.ts` instead of the web app. */
+  /**
+   * A BFF role serves the iOS app of this module (a bundle of `apps/ios/src/index.ts`, or that
+   * file) instead of the web app, with the app version policy of `iosSupported`.
+   */
   iosEntry?: string;
+  iosSupported?: string;
+  /** The web app's module (a bundle of `apps/web/src/index.ts`); `@bff/web-app` without it. */
+  webEntry?: string;
 };
 
 /**
@@ -30,10 +33,9 @@ const config = JSON.parse(raw) as {
  * `MIN_APP_VERSION` is kept equal to releases/supported.json. The app is imported by path so that
  * a worktree's runs with the worktree's own packages.
  */
-async function startIos(entry: string, options: Parameters<typeof StartIosBff>[0]) {
-  const url = pathToFileURL(entry);
-  const { startIosBff } = (await import(url.href)) as { startIosBff: typeof StartIosBff };
-  const supported = JSON.parse(readFileSync(new URL('../releases/supported.json', url), 'utf8')) as {
+async function startIos(entry: string, supportedPath: string, options: Parameters<typeof StartIosBff>[0]) {
+  const { startIosBff } = (await import(pathToFileURL(entry).href)) as { startIosBff: typeof StartIosBff };
+  const supported = JSON.parse(readFileSync(supportedPath, 'utf8')) as {
     minimumVersion: string;
   };
   return startIosBff({
@@ -61,10 +63,12 @@ function productionLikeLogSink(): { write(line: string): void } {
 async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
   switch (role) {
     case 'upstreams': {
+      const { startFakeUpstreams } = await import('./fake-upstreams.ts');
       const fakes = await startFakeUpstreams(config.latencyMs ?? 0);
       return { info: fakes, close: fakes.close };
     }
     case 'handwritten': {
+      const { startHandwritten } = await import('./handwritten.ts');
       const server = await startHandwritten(config);
       return { info: { url: server.url, path: '/graphql' }, close: server.close };
     }
@@ -73,6 +77,7 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
         fileURLToPath(new URL('../apps/web/schema/web.graphql', import.meta.url)),
         'utf8',
       );
+      const { startNaive } = await import('./naive.ts');
       const server = await startNaive(config, webSchema);
       return { info: { url: server.url, path: '/' }, close: server.close };
     }
@@ -82,7 +87,6 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
     case 'bff-without-plugins':
     case 'bff-telemetry-off':
     case 'bff-observed': {
-      const { startWebBff } = await import('@bff/web-app');
       // `bff` and `bff-telemetry-off` are the same: no log lines, no trace export (metrics are
       // recorded in-process all the same: they always are). `bff-observed` adds the request log at
       // info, a metrics listener (scraped by the harness every second) and traces sampled at 10%,
@@ -128,7 +132,14 @@ async function start(): Promise<{ info: unknown; close: () => Promise<void> }> {
           ? { responseCache: { enabled: false } }
           : {}),
       };
-      const bff = config.iosEntry ? await startIos(config.iosEntry, options) : await startWebBff(options);
+      // Only what this role runs is loaded: the process's memory is the contender's.
+      const bff = config.iosEntry
+        ? await startIos(config.iosEntry, config.iosSupported ?? '', options)
+        : await (
+            (config.webEntry
+              ? await import(pathToFileURL(config.webEntry).href)
+              : await import('@bff/web-app')) as typeof import('@bff/web-app')
+          ).startWebBff(options);
       return { info: { url: bff.url, path: '/graphql', metricsUrl: bff.metricsUrl }, close: bff.close };
     }
     default:

@@ -1,6 +1,7 @@
 // Summarises a V8 CPU profile written under BENCH_CPU_PROF: self time by function and by
 // package, so that a bench run says where a contender's time goes.
-// `node --import tsx bench/profile.ts <file.cpuprofile> [top] [function-name-regex]`: with a
+// `node --import tsx bench/profile.ts <file.cpuprofile> [top] [function-name-regex]` (PROFILE_SKIP_S
+// below leaves out the start): with a
 // pattern, also the call paths that lead to the matching functions, heaviest first.
 import { readFileSync } from 'node:fs';
 
@@ -64,10 +65,16 @@ function owner(url: string): string {
   return url;
 }
 
+// PROFILE_SKIP_S=<seconds>: leave out a CPU profile's first seconds (start-up, module loading and
+// the warm-up), to see the steady state the measured run is made of.
+const skipUs = unit === 'time' ? Number(process.env.PROFILE_SKIP_S ?? 0) * 1e6 : 0;
 const self = new Map<number, number>();
 let total = 0;
+let elapsed = 0;
 profile.samples.forEach((id, i) => {
   const dt = profile.timeDeltas[i] ?? 0;
+  elapsed += dt;
+  if (elapsed < skipUs) return;
   self.set(id, (self.get(id) ?? 0) + dt);
   total += dt;
 });
