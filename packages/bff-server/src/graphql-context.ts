@@ -1,6 +1,7 @@
 import { endSessionCookie, startSessionCookie } from '@bff/auth';
 import { createCommands, createLoaders, type Upstreams } from '@bff/loaders';
 import { type BffContext, negotiateLocale } from '@bff/resolvers';
+import { Cancellation } from '@bff/upstream-clients';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { BffServerOptions } from './options.ts';
 import type { BffResponseCache } from './response-cache.ts';
@@ -19,13 +20,13 @@ export function createContextFactory(
   cache: BffResponseCache | undefined,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<BffContext> {
   return async (request, reply) => {
-    const controller = new AbortController();
+    const cancel = new Cancellation();
     // A client that goes away cancels the upstream work still under way for it.
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) controller.abort();
+      if (!reply.raw.writableFinished) cancel.abort();
     });
     const scope = {
-      signal: controller.signal,
+      signal: cancel,
       deadline: Date.now() + options.policy.operationBudgetMs,
       trace: telemetry.traceOf(request),
       entities: cache?.entityLog(),

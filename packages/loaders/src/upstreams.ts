@@ -1,4 +1,10 @@
-import type { BillingClient, CallTrace, IdentityClient, ProductClient } from '@bff/upstream-clients';
+import type {
+  BillingClient,
+  CallTrace,
+  CancelSignal,
+  IdentityClient,
+  ProductClient,
+} from '@bff/upstream-clients';
 
 /** The process-wide clients (pools and channels live as long as the process). */
 export interface Upstreams {
@@ -10,7 +16,7 @@ export interface Upstreams {
 /** What ties upstream calls to one GraphQL request. */
 export interface RequestScope {
   /** Aborted when the client goes away. */
-  signal?: AbortSignal | undefined;
+  signal?: CancelSignal | undefined;
   /** The operation's deadline, ms since the epoch: no upstream try outlives it. */
   deadline?: number | undefined;
   /** The request's trace: a span per loader batch, and the calls made for it under it. */

@@ -1,4 +1,10 @@
-import { type CallGuard, type ServiceName, UpstreamError, UpstreamErrorCode } from '@bff/upstream-clients';
+import {
+  type CallGuard,
+  type CancelSignal,
+  type ServiceName,
+  UpstreamError,
+  UpstreamErrorCode,
+} from '@bff/upstream-clients';
 import {
   BrokenCircuitError,
   type CircuitBreakerPolicy,
@@ -107,7 +113,7 @@ export class UpstreamGuard implements CallGuard {
 
   async call<T>(
     attempt: (timeoutMs: number) => Promise<T>,
-    options: { idempotent: boolean; deadline?: number | undefined; signal?: AbortSignal | undefined },
+    options: { idempotent: boolean; deadline?: number | undefined; signal?: CancelSignal | undefined },
   ): Promise<T> {
     this.stats.calls++;
     this.budget.deposit();
@@ -166,7 +172,7 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+function sleep(ms: number, signal: CancelSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done() {

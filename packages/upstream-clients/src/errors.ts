@@ -1,3 +1,4 @@
+import type { CancelSignal } from './cancellation.ts';
 /** Why an upstream call failed, in terms a caller can act on. */
 export const UpstreamErrorCode = {
   /** Could not reach the service, or it said it is unavailable. */
@@ -59,6 +60,6 @@ export class UpstreamError extends Error {
 export interface CallGuard {
   call<T>(
     attempt: (timeoutMs: number) => Promise<T>,
-    options: { idempotent: boolean; deadline?: number | undefined; signal?: AbortSignal | undefined },
+    options: { idempotent: boolean; deadline?: number | undefined; signal?: CancelSignal | undefined },
   ): Promise<T>;
 }

@@ -11,6 +11,8 @@ export type {
   BillingInvoicePage,
 } from './billing-client.ts';
 export { BillingRejection, createBillingClient } from './billing-client.ts';
+export type { CancelSignal } from './cancellation.ts';
+export { Cancellation } from './cancellation.ts';
 export type { CallGuard } from './errors.ts';
 export { UpstreamError, UpstreamErrorCode } from './errors.ts';
 export type { IdentityClient, IdentityUser } from './identity-client.ts';

@@ -11,6 +11,7 @@ import {
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
+import type { CancelSignal } from './cancellation.ts';
 import { type CallGuard, UpstreamError, UpstreamErrorCode } from './errors.ts';
 import { type CallOptions, outcomeOf, type UpstreamCall, type UpstreamOutcome } from './rest.ts';
 
@@ -323,7 +324,7 @@ function normalize(p: Product__Output): ProductRecord {
   return p as ProductRecord;
 }
 
-function toUpstreamError(error: unknown, method: string, signal?: AbortSignal): UpstreamError {
+function toUpstreamError(error: unknown, method: string, signal?: CancelSignal): UpstreamError {
   if (error instanceof UpstreamError) return error;
   const code = (error as Partial<grpc.ServiceError>).code;
   if (signal?.aborted) {

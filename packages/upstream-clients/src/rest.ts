@@ -1,4 +1,5 @@
 import { Pool, errors as undiciErrors } from 'undici';
+import { Cancellation, type CancelSignal } from './cancellation.ts';
 import { type CallGuard, UpstreamError, UpstreamErrorCode } from './errors.ts';
 
 export type ServiceName = 'identity' | 'billing' | 'product';
@@ -39,7 +40,7 @@ export interface CallOptions {
   /** The operation's deadline (ms since the epoch): no try outlives it, retries included. */
   deadline?: number | undefined;
   /** Cancels the call (the client disconnected). */
-  signal?: AbortSignal | undefined;
+  signal?: CancelSignal | undefined;
   /** Carries the caller's trace to the service and records a span per try. */
   trace?: CallTrace | undefined;
 }
@@ -155,10 +156,11 @@ export class RestTransport {
     timeout: number,
   ): Promise<RestResponse<T>> {
     const started = performance.now();
-    // A timer cleared in `finally`, not AbortSignal.timeout, whose timer would outlive the call.
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), timeout);
-    const onCallerAbort = () => controller.abort();
+    // A timer cleared in `finally`, not AbortSignal.timeout, whose timer would outlive the call;
+    // a Cancellation, not an AbortController (see there).
+    const cancel = new Cancellation();
+    const timer = setTimeout(() => cancel.abort(), timeout);
+    const onCallerAbort = () => cancel.abort();
     options.signal?.addEventListener('abort', onCallerAbort, { once: true });
     const traced = options.trace?.startTry(this.service, options.operation);
     let outcome: UpstreamOutcome = 'error';
@@ -173,7 +175,7 @@ export class RestTransport {
       const response = await this.pool.request({
         method,
         path,
-        signal: controller.signal,
+        signal: cancel,
         headers: {
           accept: 'application/json',
           ...(options.body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -221,7 +223,7 @@ export class RestTransport {
       }
       const code = options.signal?.aborted
         ? UpstreamErrorCode.Cancelled
-        : controller.signal.aborted || isUndiciTimeout(error)
+        : cancel.aborted || isUndiciTimeout(error)
           ? UpstreamErrorCode.Timeout
           : UpstreamErrorCode.Unavailable;
       const what =

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   BillingRejection,
+  Cancellation,
   createBillingClient,
   createIdentityClient,
   type IdentityClient,
@@ -108,16 +109,23 @@ describe('reads (GET)', () => {
     expect(guard.failures).toBe(2);
   });
 
-  it('stops at once when the caller gives up, with UPSTREAM_CANCELLED, not retried', async () => {
-    stub.answer(never);
-    const controller = new AbortController();
-    const pending = upstreamError(identity.getUsers(['u-1'], { signal: controller.signal }));
-    await expect.poll(() => stub.requests.length).toBe(1);
-    controller.abort();
-    expect((await pending).code).toBe(UpstreamErrorCode.Cancelled);
-    expect(stub.requests).toHaveLength(1);
-    expect(guard.failures).toBe(0);
-  });
+  it.each([
+    ['an AbortSignal', () => new AbortController()],
+    ['a Cancellation', () => new Cancellation()],
+  ])(
+    'stops at once when the caller gives up (%s), with UPSTREAM_CANCELLED, not retried',
+    async (_kind, make) => {
+      stub.answer(never);
+      const controller = make();
+      const signal = controller instanceof Cancellation ? controller : controller.signal;
+      const pending = upstreamError(identity.getUsers(['u-1'], { signal }));
+      await expect.poll(() => stub.requests.length).toBe(1);
+      controller.abort();
+      expect((await pending).code).toBe(UpstreamErrorCode.Cancelled);
+      expect(stub.requests).toHaveLength(1);
+      expect(guard.failures).toBe(0);
+    },
+  );
 
   it('sends the caller trace with every try and ends each try with its outcome', async () => {
     const seen: (string | string[] | undefined)[] = [];
