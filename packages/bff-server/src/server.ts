@@ -23,6 +23,7 @@ import { registerGraphqlRoute } from './graphql-route.ts';
 import { registerHealthRoutes } from './health.ts';
 import { createHttpApp } from './http-app.ts';
 import { jitGateway } from './jit-executor.ts';
+import { asOnePlugin } from './one-plugin.ts';
 import type { BffServerOptions, RunningBff } from './options.ts';
 import { registerRequestGuards } from './request-guards.ts';
 import { type BffResponseCache, createBffResponseCache } from './response-cache.ts';
@@ -179,23 +180,26 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     persistedQueries: persisted ? { cache: persisted } : {},
     plugins: [
       fastifyApolloDrainPlugin(app),
-      createAuthPlugin({ verifier, sessionCookie: options.sessionCookie === true }),
-      ...(throttling.enabled === false ? [] : [rateLimiting.plugin]),
-      createCostPlugin({
-        limits,
-        exposeLimits,
-        isTrusted: persisted ? (hash) => persisted.has(hash) : undefined,
-      }),
+      // The BFF's own plugins, in this order, as one listener per request (see asOnePlugin).
+      asOnePlugin<BffContext>([
+        createAuthPlugin({ verifier, sessionCookie: options.sessionCookie === true }),
+        ...(throttling.enabled === false ? [] : [rateLimiting.plugin]),
+        createCostPlugin({
+          limits,
+          exposeLimits,
+          isTrusted: persisted ? (hash) => persisted.has(hash) : undefined,
+        }),
+        ...(cache ? [cache.plugin] : []),
+        createOperationResolutionPlugin(),
+        createErrorLogPlugin(),
+        telemetry.plugin,
+      ]),
       ApolloServerPluginLandingPageDisabled(),
       // Cache hints are read statically by the response cache; Apollo's plugin would wrap every
       // field to compute them at run time (see PERFORMANCE-FACTS).
       ApolloServerPluginCacheControlDisabled(),
       // Not a federated subgraph: Apollo's inline tracing would only check so on every request.
       ApolloServerPluginInlineTraceDisabled(),
-      ...(cache ? [cache.plugin] : []),
-      createOperationResolutionPlugin(),
-      createErrorLogPlugin(),
-      telemetry.plugin,
     ],
     formatError: (formatted, error) => formatError(formatted, error, options.production),
   });
