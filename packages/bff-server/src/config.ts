@@ -2,20 +2,11 @@ import { accessSync, constants } from 'node:fs';
 import { isIP } from 'node:net';
 import { ConfigError, env, readConfig } from '@bff/config';
 import { telemetryEnv } from '@bff/observability';
-import { isProductTarget } from '@bff/upstream-clients';
+import { isProductTarget, PRODUCT_TARGET_FORMS } from '@bff/upstream-clients';
 
-/**
- * PRODUCT_ADDR: `host:port`, or a gRPC target naming every Product replica for the client to
- * balance over: `dns:///host:port` (a headless Service), `ipv4:ip:port,ip:port`, `ipv6:[ip]:port`.
- * Checked as the Product client checks it (octets, port range), naming the variable.
- */
+/** PRODUCT_ADDR: one of PRODUCT_TARGET_FORMS, checked as the Product client checks it. */
 const productAddr = () =>
-  env
-    .string('127.0.0.1:5003')
-    .refine(
-      (value) => isProductTarget(value),
-      'expected host:port, dns:///host:port, ipv4:ip:port[,ip:port] or ipv6:[ip]:port[,[ip]:port]',
-    );
+  env.string('127.0.0.1:5003').refine(isProductTarget, `expected ${PRODUCT_TARGET_FORMS}`);
 
 /** Reads a BFF app's environment; throws a ConfigError naming any bad variable. */
 export function readBffConfig(defaultPort: number, source: Record<string, string | undefined> = process.env) {

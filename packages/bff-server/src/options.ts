@@ -22,7 +22,7 @@ export interface BffServerOptions {
   host?: string;
   identityUrl: string;
   billingUrl: string;
-  /** Product gRPC `host:port`. */
+  /** Product's gRPC target: `host:port`, or `dns:///…`, `ipv4:…`, `ipv6:…` naming every replica (PRODUCT_TARGET_FORMS). */
   productAddr: string;
   /** @default `${identityUrl}/.well-known/jwks.json` */
   jwksUrl?: string | undefined;

@@ -20,7 +20,7 @@ export { createIdentityClient, InvalidCredentialsError } from './identity-client
 export type { JsonWebKeyRecord, JsonWebKeySet, JwksClient, JwksClientOptions } from './jwks-client.ts';
 export { createJwksClient } from './jwks-client.ts';
 export type { ProductClient, ProductClientOptions, ProductPage, ProductRecord } from './product-client.ts';
-export { createProductClient, isProductTarget } from './product-client.ts';
+export { createProductClient, isProductTarget, PRODUCT_TARGET_FORMS } from './product-client.ts';
 export type {
   CallOptions,
   CallTrace,

@@ -264,6 +264,14 @@ function productAddress(address: unknown): string {
 }
 
 /**
+ * The Product targets the client accepts, in words, for a setting's error message: a replica's
+ * `host:port`, or a gRPC target naming every replica for the client to balance over (a headless
+ * Service's `dns:///host:port`, or `ipv4:`/`ipv6:` address lists).
+ */
+export const PRODUCT_TARGET_FORMS =
+  'host:port, dns:///host:port, ipv4:ip:port[,ip:port] or ipv6:[ip]:port[,[ip]:port]';
+
+/**
  * Whether `address` is a Product target the client accepts: `host:port`, `dns:///host:port`,
  * `ipv4:ip:port[,ip:port]` or `ipv6:[ip]:port[,[ip]:port]` (configs check their variable with it).
  */
