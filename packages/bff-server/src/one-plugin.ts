@@ -60,7 +60,7 @@ export function asOnePlugin<TContext extends BaseContext>(
     };
   return {
     async requestDidStart(requestContext) {
-      const started: Promise<GraphQLRequestListener<TContext> | void>[] = [];
+      const started: Promise<GraphQLRequestListener<TContext> | undefined>[] = [];
       for (const plugin of starters)
         started.push(plugin.requestDidStart?.call(plugin, requestContext) as Promise<never>);
       const listeners: GraphQLRequestListener<TContext>[] = [];

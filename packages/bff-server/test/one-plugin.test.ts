@@ -49,7 +49,10 @@ function pluginOf(spec: PluginSpec, index: number, log: string[]): ApolloServerP
         extensions: { code: 'REFUSED', http: { status: 400 } },
       });
     if (hookSpec.outcome === 'answer' && name === 'responseForOperation')
-      return { body: { kind: 'single', singleResult: { data: { hello: `from ${index}` } } } } as never;
+      return {
+        http: { headers: new HeaderMap() },
+        body: { kind: 'single', singleResult: { data: { hello: `from ${index}` } } },
+      } as never;
     return name === 'responseForOperation' ? (null as never) : undefined;
   };
   return {
@@ -119,6 +122,30 @@ describe('asOnePlugin', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('serves the first listener that answers, asking no later one', async () => {
+    const log: string[] = [];
+    const specs: PluginSpec[] = [0, 1, 2].map((i) => ({
+      startTiming: 'sync',
+      listener: true,
+      responseForOperation: { timing: 'tick', outcome: i === 0 ? 'ok' : 'answer' },
+    }));
+    const server = new ApolloServer({
+      typeDefs,
+      resolvers,
+      plugins: [asOnePlugin(specs.map((spec, i) => pluginOf(spec, i, log)))],
+    });
+    await server.start();
+    const response = await server.executeOperation({ query: '{ hello }' });
+    await server.stop();
+    expect(response.body).toMatchObject({ kind: 'single', singleResult: { data: { hello: 'from 1' } } });
+    expect(log.filter((line) => line.includes('responseForOperation'))).toEqual([
+      '0:responseForOperation:start',
+      '0:responseForOperation:end',
+      '1:responseForOperation:start',
+      '1:responseForOperation:end',
+    ]);
   });
 
   it('starts every listener of a hook before awaiting any, so one that waits holds none back', async () => {
