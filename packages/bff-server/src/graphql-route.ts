@@ -1,12 +1,14 @@
 import { Readable } from 'node:stream';
-import { type ApolloServer, HeaderMap, type HTTPGraphQLRequest } from '@apollo/server';
+import type { ApolloServer, HTTPGraphQLRequest } from '@apollo/server';
 import type { BffContext } from '@bff/resolvers';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type FastRoute, headerMapOf } from './fast-route.ts';
 import type { BffResponseCache } from './response-cache.ts';
 import { notModified } from './response-cache.ts';
 
 /**
- * The GraphQL route: Apollo's HTTP request handling, as `@as-integrations/fastify` does it, and
+ * The GraphQL route: Apollo's HTTP request handling, as `@as-integrations/fastify` does it (or,
+ * for a document Apollo has already validated, the fast route's, which answers alike), and
  * the response cache's HTTP side, which needs the body exactly as it is sent: an answer to be
  * cached is stored from that body (serialised once, by Apollo), and a public GET gets an `ETag`
  * over it and a `304` when the client already holds it.
@@ -17,6 +19,7 @@ export function registerGraphqlRoute(
   apollo: ApolloServer<BffContext>,
   createContext: (request: FastifyRequest, reply: FastifyReply) => Promise<BffContext>,
   cache: BffResponseCache | undefined,
+  fast: FastRoute<BffContext> | undefined,
 ): void {
   app.route({
     url: path,
@@ -26,13 +29,17 @@ export function registerGraphqlRoute(
       /** The answer as sent, when it is one the cache may hold (a complete 200). */
       let sent: string | undefined;
       try {
-        const response = await apollo.executeHTTPGraphQLRequest({
-          httpGraphQLRequest: graphqlRequestOf(request),
-          context: async () => {
-            context = await createContext(request, reply);
-            return context;
-          },
-        });
+        const context_ = async () => {
+          context = await createContext(request, reply);
+          return context;
+        };
+        const plan = fast?.plan(request);
+        const response = plan
+          ? await (fast as FastRoute<BffContext>).run(plan, request, context_)
+          : await apollo.executeHTTPGraphQLRequest({
+              httpGraphQLRequest: graphqlRequestOf(request),
+              context: context_,
+            });
         for (const [name, value] of response.headers) reply.header(name, value);
         reply.code(response.status ?? 200);
         if (response.body.kind !== 'complete') return reply.send(Readable.from(response.body.asyncIterator));
@@ -51,11 +58,7 @@ export function registerGraphqlRoute(
 
 /** Apollo's view of the request. */
 function graphqlRequestOf(request: FastifyRequest): HTTPGraphQLRequest {
-  const headers = new HeaderMap();
-  for (const name in request.headers) {
-    const value = request.headers[name];
-    if (value) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-  }
+  const headers = headerMapOf(request);
   const { url } = request;
   const query = url.indexOf('?');
   return {

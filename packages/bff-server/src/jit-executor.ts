@@ -24,10 +24,31 @@ const MAX_COMPILED_DOCUMENTS = 200;
  */
 const MAX_JIT_SELECTIONS = 5_000;
 
+/** What an operation runs with: the document as parsed and validated, and the request's part. */
+export interface OperationRun {
+  document: DocumentNode;
+  operationName: string | null;
+  /** The operation `operationName` picks; undefined when none does (execution then says so). */
+  operation: OperationDefinitionNode | undefined;
+  variables: Record<string, unknown> | undefined;
+  context: unknown;
+}
+
+/** Runs an operation and answers with errors shaped as Apollo's normalization expects. */
+export type OperationExecutor = (run: OperationRun) => Promise<ExecutionResult>;
+
 /** Apollo's gateway interface, and what the compiled-document cache holds. */
 export interface JitGateway extends GatewayInterface {
   /** Documents with compiled operations in the cache now. */
   readonly compiledDocuments: number;
+  /** The executor behind the gateway, for callers that run operations without Apollo. */
+  readonly run: OperationExecutor;
+}
+
+/** graphql-js's execution, as Apollo runs it for a schema (no root value, the default resolver). */
+export function graphqlJsExecutor(schema: GraphQLSchema): OperationExecutor {
+  return async ({ document, operationName, variables, context }) =>
+    execute({ schema, document, operationName, variableValues: variables, contextValue: context });
 }
 
 export interface JitGatewayOptions {
@@ -83,16 +104,15 @@ export function jitGateway(schema: GraphQLSchema, options: JitGatewayOptions = {
     return byName.get(key) ?? null;
   };
 
-  const executor: GatewayExecutor = async (requestContext) => {
-    const { document, operationName, request, context, operation } = requestContext;
+  const run: OperationExecutor = async ({ document, operationName, operation, variables, context }) => {
     const query = compile(document, operationName);
     const result: ExecutionResult = query
-      ? ((await query.query(undefined, context, request.variables ?? {})) as ExecutionResult)
+      ? ((await query.query(undefined, context, variables ?? {})) as ExecutionResult)
       : await execute({
           schema,
           document,
           operationName,
-          variableValues: request.variables ?? {},
+          variableValues: variables ?? {},
           contextValue: context,
         });
     if (!result.errors?.length) return result;
@@ -101,7 +121,7 @@ export function jitGateway(schema: GraphQLSchema, options: JitGatewayOptions = {
       // gets graphql-js's own errors for them, which Apollo recognises and answers as
       // BAD_USER_INPUT with a 400 (graphql-jit's are worded and shaped differently and would
       // read as a server fault). Only refused requests pay for the second coercion.
-      const coercionErrors = variableErrors(schema, operation, request.variables);
+      const coercionErrors = variableErrors(schema, operation, variables);
       if (coercionErrors) return { errors: coercionErrors };
     }
     // graphql-jit's errors are not shaped the way Apollo's normalization expects: rebuild them
@@ -121,10 +141,14 @@ export function jitGateway(schema: GraphQLSchema, options: JitGatewayOptions = {
     };
   };
 
+  const executor: GatewayExecutor = ({ document, operationName, operation, request, context }) =>
+    run({ document, operationName, operation, variables: request.variables, context });
+
   return {
     get compiledDocuments() {
       return compiled.size;
     },
+    run,
     async load() {
       return { executor };
     },

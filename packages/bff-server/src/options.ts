@@ -121,6 +121,12 @@ export interface BffServerOptions {
   subscriptions?: BffSubscriptionOptions | undefined;
   /** 'jit' compiles each operation once with graphql-jit (falling back to graphql-js per document). @default 'jit' */
   executor?: 'jit' | 'graphql-js';
+  /**
+   * Documents Apollo has already validated are answered without its request pipeline, with the
+   * same plugins, executor and answers (`fast-route.ts`); false sends every request through Apollo.
+   * @default true
+   */
+  fastRoute?: boolean;
 }
 
 export interface BffResponseCacheOptions {

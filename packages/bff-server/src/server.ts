@@ -16,13 +16,15 @@ import {
   RedisRateLimitStore,
 } from '@bff/rate-limit';
 import type { BffContext } from '@bff/resolvers';
+import type { GraphQLFormattedError } from 'graphql';
 import { createErrorLogPlugin, createOperationResolutionPlugin, formatError } from './error-handling.ts';
+import { createFastRoute, type FastRoute } from './fast-route.ts';
 import { registerGraphiql } from './graphiql.ts';
 import { createContextFactory } from './graphql-context.ts';
 import { registerGraphqlRoute } from './graphql-route.ts';
 import { registerHealthRoutes } from './health.ts';
 import { createHttpApp } from './http-app.ts';
-import { jitGateway } from './jit-executor.ts';
+import { graphqlJsExecutor, jitGateway } from './jit-executor.ts';
 import { asOnePlugin } from './one-plugin.ts';
 import type { BffServerOptions, RunningBff } from './options.ts';
 import { registerRequestGuards } from './request-guards.ts';
@@ -160,10 +162,39 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
       ? [applyAuthDirectives]
       : [rateLimiting.transformSchema, applyAuthDirectives],
   );
-  const apollo = new ApolloServer<BffContext>({
+  const gateway = (options.executor ?? 'jit') === 'jit' ? jitGateway(schema) : undefined;
+  // The BFF's own plugins, in this order, as one listener per request (see asOnePlugin).
+  const bffPlugins = asOnePlugin<BffContext>([
+    createAuthPlugin({ verifier, sessionCookie: options.sessionCookie === true }),
+    ...(throttling.enabled === false ? [] : [rateLimiting.plugin]),
+    createCostPlugin({
+      limits,
+      exposeLimits,
+      isTrusted: persisted ? (hash) => persisted.has(hash) : undefined,
+    }),
+    ...(cache ? [cache.plugin] : []),
+    createOperationResolutionPlugin(),
+    createErrorLogPlugin(),
+    telemetry.plugin,
+  ]);
+  const formatErrorFor = (formatted: GraphQLFormattedError, error: unknown) =>
+    formatError(formatted, error, options.production);
+  const fast: FastRoute<BffContext> | undefined =
+    options.fastRoute === false
+      ? undefined
+      : createFastRoute<BffContext>({
+          schema,
+          plugin: bffPlugins,
+          execute: gateway ? gateway.run : graphqlJsExecutor(schema),
+          formatError: formatErrorFor,
+          includeStacktraceInErrorResponses: !options.production,
+          logger: app.log,
+          cache: () => apollo.cache,
+        });
+  const apollo: ApolloServer<BffContext> = new ApolloServer<BffContext>({
     // Rate limits wrap the resolvers first, then authorization wraps both: an unauthorized
     // call is refused before it counts against anyone's limit.
-    ...((options.executor ?? 'jit') === 'jit' ? { gateway: jitGateway(schema) } : { schema }),
+    ...(gateway ? { gateway } : { schema }),
     // One log for the process: Apollo's messages go through the same pino logger, with levels.
     logger: app.log,
     // The process owns shutdown (drain, then close pools); Apollo's own signal handlers would
@@ -180,20 +211,9 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     persistedQueries: persisted ? { cache: persisted } : {},
     plugins: [
       fastifyApolloDrainPlugin(app),
-      // The BFF's own plugins, in this order, as one listener per request (see asOnePlugin).
-      asOnePlugin<BffContext>([
-        createAuthPlugin({ verifier, sessionCookie: options.sessionCookie === true }),
-        ...(throttling.enabled === false ? [] : [rateLimiting.plugin]),
-        createCostPlugin({
-          limits,
-          exposeLimits,
-          isTrusted: persisted ? (hash) => persisted.has(hash) : undefined,
-        }),
-        ...(cache ? [cache.plugin] : []),
-        createOperationResolutionPlugin(),
-        createErrorLogPlugin(),
-        telemetry.plugin,
-      ]),
+      // The BFF's plugins; the fast route learns the documents Apollo validates.
+      ...(fast ? [fast.learner] : []),
+      bffPlugins,
       ApolloServerPluginLandingPageDisabled(),
       // Cache hints are read statically by the response cache; Apollo's plugin would wrap every
       // field to compute them at run time (see PERFORMANCE-FACTS).
@@ -201,7 +221,7 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
       // Not a federated subgraph: Apollo's inline tracing would only check so on every request.
       ApolloServerPluginInlineTraceDisabled(),
     ],
-    formatError: (formatted, error) => formatError(formatted, error, options.production),
+    formatError: formatErrorFor,
   });
   await apollo.start();
   opened.push(() => apollo.stop());
@@ -212,6 +232,7 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     apollo,
     createContextFactory(options, upstreams, telemetry, cache),
     cache,
+    fast,
   );
 
   if (options.subscriptions?.enabled !== false && events) {
