@@ -157,6 +157,7 @@ export async function startApp(
     events?: EventBus;
     subscriptions?: BffServerOptions['subscriptions'];
     sessionCookie?: boolean;
+    fastRoute?: boolean;
   } = {},
 ): Promise<TestApp> {
   const calls: UpstreamCall[] = [];
@@ -181,6 +182,7 @@ export async function startApp(
     ...(overrides.appVersion ? { appVersion: overrides.appVersion } : {}),
     ...(overrides.upstreamTimeoutMs ? { upstreamTimeoutMs: overrides.upstreamTimeoutMs } : {}),
     ...(overrides.executor ? { executor: overrides.executor } : {}),
+    ...(overrides.fastRoute === undefined ? {} : { fastRoute: overrides.fastRoute }),
     // The cache as shipped (in memory), invalidated by the system's events, which also feed subscriptions.
     ...((overrides.events ?? system.bus) ? { events: overrides.events ?? system.bus } : {}),
     ...(overrides.subscriptions ? { subscriptions: overrides.subscriptions } : {}),

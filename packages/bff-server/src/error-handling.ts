@@ -90,7 +90,8 @@ export function answerClientError(error: Error & { code?: string }, socket: Sock
  * A document whose `operationName` names none of its operations (or that holds several and
  * names none) is the client's mistake, answered as graphql-js words it. Apollo leaves this to
  * execution, where graphql-jit runs the first operation or nothing and Apollo answers 500.
- * So is an operation of a type the schema does not serve (no Subscription root).
+ * So is an operation of a type the schema does not serve (no Subscription root), and a
+ * subscription sent over HTTP.
  */
 export function createOperationResolutionPlugin(): ApolloServerPlugin<BffContext> {
   return {
@@ -105,6 +106,14 @@ export function createOperationResolutionPlugin(): ApolloServerPlugin<BffContext
                 nodes: [operation],
                 extensions: { code: BffErrorCode.GraphqlValidationFailed, http: { status: 400 } },
               });
+            }
+            // A subscription is a stream, served over WebSocket; over HTTP it would be executed
+            // as a query of fields that only subscribe, a server fault.
+            if (operation.operation === 'subscription') {
+              throw new GraphQLError(
+                'Subscriptions are served over WebSocket on this path (graphql-transport-ws), not over HTTP.',
+                { nodes: [operation], extensions: { code: BffErrorCode.BadRequest, http: { status: 400 } } },
+              );
             }
             return;
           }

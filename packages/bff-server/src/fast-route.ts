@@ -95,6 +95,8 @@ export interface FastRoute<TContext extends BaseContext> {
   ): Promise<HTTPGraphQLResponse>;
   /** Documents known now (by text and by hash). */
   readonly knownDocuments: number;
+  /** Requests the route has answered. */
+  readonly served: number;
 }
 
 /**
@@ -121,6 +123,7 @@ export function createFastRoute<TContext extends BaseContext>(
   const bySource = new Map<string, KnownDocument>();
   const byHash = new Map<string, KnownDocument>();
   const acceptTypes = new Map<string, string | null>();
+  let served = 0;
   const { plugin, logger, formatError, includeStacktraceInErrorResponses: withStacks } = options;
 
   const remember = (map: Map<string, KnownDocument>, key: string, known: KnownDocument) => {
@@ -275,6 +278,7 @@ export function createFastRoute<TContext extends BaseContext>(
     createContext: () => Promise<TContext>,
   ): Promise<HTTPGraphQLResponse> => {
     const { known, operation, contentType } = planned;
+    served += 1;
     try {
       let contextValue: TContext;
       try {
@@ -416,6 +420,9 @@ export function createFastRoute<TContext extends BaseContext>(
     run,
     get knownDocuments() {
       return bySource.size + byHash.size;
+    },
+    get served() {
+      return served;
     },
   };
 }

@@ -204,6 +204,8 @@ export interface RunningBff {
   responseCacheStats: (() => ResponseCacheStats) | undefined;
   /** Open WebSocket connections, active subscriptions and events delivered; undefined when not offered. */
   subscriptionStats: (() => { connections: number; subscriptions: number; delivered: number }) | undefined;
+  /** Requests the fast route answered, and the documents it knows; undefined when it is off. */
+  fastRouteStats: (() => { served: number; knownDocuments: number }) | undefined;
   /** The upstream guards: breaker state and retry counters per service. */
   guards: Record<'identity' | 'billing' | 'product', UpstreamGuard>;
   /** This app's metrics registry (also served on `metricsUrl` when a metrics port is set). */

@@ -280,6 +280,12 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
     apollo,
     rateLimitStats: rateLimiting.stats,
     responseCacheStats: cache ? () => (cache as BffResponseCache).store.stats : undefined,
+    fastRouteStats: fast
+      ? () => ({
+          served: (fast as FastRoute<BffContext>).served,
+          knownDocuments: (fast as FastRoute<BffContext>).knownDocuments,
+        })
+      : undefined,
     subscriptionStats: live ? () => (live as BffSubscriptions).stats() : undefined,
     guards,
     metrics: telemetry.metrics.registry,
