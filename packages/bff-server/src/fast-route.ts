@@ -27,6 +27,11 @@ import type { OperationExecutor } from './jit-executor.ts';
 
 /** Documents kept per map (by text, by persisted hash), least recently used dropped first. */
 const MAX_KNOWN_DOCUMENTS = 500;
+/**
+ * Characters of document text kept per map: a parsed document is many times its text, and
+ * documents of the largest size the limits allow must not make the maps a memory sink.
+ */
+const MAX_KNOWN_CHARS = 1_000_000;
 /** The answer types Apollo chooses among for a single result, in its order. */
 const JSON_TYPE = 'application/json; charset=utf-8';
 const SINGLE_RESULT_TYPES = [
@@ -77,6 +82,8 @@ export interface FastRouteOptions<TContext extends BaseContext> {
   cache: () => GraphQLRequestContext<TContext>['cache'];
   /** Documents kept, by text and by persisted hash each. @default 500 */
   maxDocuments?: number;
+  /** Characters of document text kept, by text and by persisted hash each. @default 1,000,000 */
+  maxChars?: number;
 }
 
 export interface FastRoute<TContext extends BaseContext> {
@@ -114,32 +121,23 @@ export function createFastRoute<TContext extends BaseContext>(
   options: FastRouteOptions<TContext>,
 ): FastRoute<TContext> {
   const max = options.maxDocuments ?? MAX_KNOWN_DOCUMENTS;
-  if (!Number.isSafeInteger(max) || max < 1)
-    throw new TypeError(`createFastRoute: maxDocuments must be a positive whole number, received ${max}`);
+  const maxChars = options.maxChars ?? MAX_KNOWN_CHARS;
+  for (const [name, value] of [
+    ['maxDocuments', max],
+    ['maxChars', maxChars],
+  ] as const) {
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new TypeError(`createFastRoute: ${name} must be a positive whole number, received ${value}`);
+  }
   for (const hook of ['serverWillStart', 'startupDidFail'] as const) {
     if (options.plugin[hook] !== undefined)
       throw new TypeError(`createFastRoute: the plugin has ${hook}, which the route does not call`);
   }
-  const bySource = new Map<string, KnownDocument>();
-  const byHash = new Map<string, KnownDocument>();
+  const bySource = new KnownDocuments(max, maxChars);
+  const byHash = new KnownDocuments(max, maxChars);
   const acceptTypes = new Map<string, string | null>();
   let served = 0;
   const { plugin, logger, formatError, includeStacktraceInErrorResponses: withStacks } = options;
-
-  const remember = (map: Map<string, KnownDocument>, key: string, known: KnownDocument) => {
-    if (map.has(key)) return;
-    if (map.size >= max) map.delete(map.keys().next().value as string);
-    map.set(key, known);
-  };
-  const lookUp = (map: Map<string, KnownDocument>, key: string) => {
-    const known = map.get(key);
-    if (known) {
-      // Most recently used last.
-      map.delete(key);
-      map.set(key, known);
-    }
-    return known;
-  };
 
   const learner: ApolloServerPlugin<TContext> = {
     async requestDidStart() {
@@ -150,10 +148,12 @@ export function createFastRoute<TContext extends BaseContext>(
     async didResolveOperation({ request, source, queryHash, document }) {
       // Here Apollo has parsed and validated the document (this hook comes after both).
       const byText = request.query !== undefined;
-      const map = byText ? bySource : byHash;
-      const key = byText ? source : queryHash;
-      if (map.has(key)) return;
-      remember(map, key, { source, queryHash, document, operations: new Map() });
+      (byText ? bySource : byHash).remember(byText ? source : queryHash, {
+        source,
+        queryHash,
+        document,
+        operations: new Map(),
+      });
     },
   };
 
@@ -203,10 +203,10 @@ export function createFastRoute<TContext extends BaseContext>(
       if (query !== undefined || !isRecord(persisted) || persisted.version !== 1) return undefined;
       const hash = persisted.sha256Hash;
       if (typeof hash !== 'string') return undefined;
-      known = lookUp(byHash, hash);
+      known = byHash.lookUp(hash);
       hashOnly = true;
     } else if (query) {
-      known = lookUp(bySource, query);
+      known = bySource.lookUp(query);
     }
     if (!known) return undefined;
     const name = operationName ?? '';
@@ -425,6 +425,41 @@ export function createFastRoute<TContext extends BaseContext>(
       return served;
     },
   };
+}
+
+/** Known documents by a key, least recently used first out, bounded in count and in text. */
+class KnownDocuments {
+  private readonly map = new Map<string, KnownDocument>();
+  private chars = 0;
+  constructor(
+    private readonly maxCount: number,
+    private readonly maxChars: number,
+  ) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  remember(key: string, known: KnownDocument): void {
+    if (this.map.has(key) || known.source.length > this.maxChars) return;
+    while (this.map.size >= this.maxCount || this.chars + known.source.length > this.maxChars) {
+      const [oldest, dropped] = this.map.entries().next().value as [string, KnownDocument];
+      this.map.delete(oldest);
+      this.chars -= dropped.source.length;
+    }
+    this.map.set(key, known);
+    this.chars += known.source.length;
+  }
+
+  lookUp(key: string): KnownDocument | undefined {
+    const known = this.map.get(key);
+    if (known) {
+      // Most recently used last.
+      this.map.delete(key);
+      this.map.set(key, known);
+    }
+    return known;
+  }
 }
 
 /** The request context's fields the pipeline sets as it goes. */
