@@ -116,6 +116,11 @@ export interface FastRoute<TContext extends BaseContext> {
  * the same request context, the same executor, the same error normalization, status codes and
  * headers. Everything else, and every document's first request, goes through Apollo, which is
  * where validation happens: a document is learnt only once Apollo has resolved its operation.
+ *
+ * One difference, on purpose: a persisted hash (APQ) Apollo has served stays served here after
+ * Apollo's own APQ cache drops it (Apollo would answer PERSISTED_QUERY_NOT_FOUND and the client
+ * would send the text again, to the same effect: a hash names one text, checked when registered).
+ * Trusted documents (a manifest) never drop out.
  */
 export function createFastRoute<TContext extends BaseContext>(
   options: FastRouteOptions<TContext>,
