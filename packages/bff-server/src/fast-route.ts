@@ -28,10 +28,11 @@ import type { OperationExecutor } from './jit-executor.ts';
 /** Documents kept per map (by text, by persisted hash), least recently used dropped first. */
 const MAX_KNOWN_DOCUMENTS = 500;
 /**
- * Characters of document text kept per map: a parsed document is many times its text, and
- * documents of the largest size the limits allow must not make the maps a memory sink.
+ * Characters of document text kept per map. A parsed document keeps every token (for error
+ * locations): token-dense text measured ~240 bytes of heap per character, so this bounds each
+ * map near 30 MB, Apollo's own document store's size, whatever documents a client sends.
  */
-const MAX_KNOWN_CHARS = 1_000_000;
+const MAX_KNOWN_CHARS = 120_000;
 /** The answer types Apollo chooses among for a single result, in its order. */
 const JSON_TYPE = 'application/json; charset=utf-8';
 const SINGLE_RESULT_TYPES = [
@@ -82,7 +83,7 @@ export interface FastRouteOptions<TContext extends BaseContext> {
   cache: () => GraphQLRequestContext<TContext>['cache'];
   /** Documents kept, by text and by persisted hash each. @default 500 */
   maxDocuments?: number;
-  /** Characters of document text kept, by text and by persisted hash each. @default 1,000,000 */
+  /** Characters of document text kept, by text and by persisted hash each. @default 120,000 */
   maxChars?: number;
 }
 
@@ -104,6 +105,8 @@ export interface FastRoute<TContext extends BaseContext> {
   readonly knownDocuments: number;
   /** Requests the route has answered. */
   readonly served: number;
+  /** From now on every request goes through Apollo (which refuses them once it has stopped). */
+  stop(): void;
 }
 
 /**
@@ -169,11 +172,14 @@ export function createFastRoute<TContext extends BaseContext>(
     if (known !== undefined) return known;
     if (accept.length > MAX_ACCEPT_CHARS) return undefined;
     const chosen = new Negotiator({ headers: { accept } }).mediaType(SINGLE_RESULT_TYPES) ?? null;
-    if (acceptTypes.size < MAX_ACCEPT_VALUES) acceptTypes.set(accept, chosen);
+    if (acceptTypes.size >= MAX_ACCEPT_VALUES) acceptTypes.delete(acceptTypes.keys().next().value as string);
+    acceptTypes.set(accept, chosen);
     return chosen;
   };
 
+  let stopped = false;
   const plan = (http: FastifyRequest): FastRoutePlan | undefined => {
+    if (stopped) return undefined;
     const { headers } = http;
     const contentType = headers['content-type'];
     const accept = headers.accept;
@@ -214,6 +220,8 @@ export function createFastRoute<TContext extends BaseContext>(
       known = bySource.lookUp(query);
     }
     if (!known) return undefined;
+    // An empty name names no operation (Apollo refuses it): not the same as no name at all.
+    if (operationName === '') return undefined;
     const name = operationName ?? '';
     let operation = known.operations.get(name);
     if (!operation) {
@@ -386,9 +394,10 @@ export function createFastRoute<TContext extends BaseContext>(
       response.body = fromPlugin.body;
       mergeHead(response.http, fromPlugin.http);
     } else {
-      let result: ExecutionResult;
+      // As in Apollo, everything from execution to the body is one step: a hook that throws
+      // here (didEncounterErrors) is answered as an execution error would be.
       try {
-        result = await options.execute({
+        const result: ExecutionResult = await options.execute({
           document: requestContext.document as DocumentNode,
           // The operation's own name, as Apollo hands its gateway (graphql-js finds the same one).
           operationName: requestContext.operationName ?? null,
@@ -396,24 +405,24 @@ export function createFastRoute<TContext extends BaseContext>(
           variables: requestContext.request.variables,
           context: requestContext.contextValue,
         });
+        const resultErrors = result.errors?.map((error) =>
+          isBadUserInput(error) && error.extensions?.code == null ? userInputError(error) : error,
+        );
+        if (resultErrors) await didEncounterErrors(resultErrors);
+        const { formatted, head } = resultErrors
+          ? formatErrors(resultErrors)
+          : { formatted: undefined, head: { status: undefined, headers: new HeaderMap() } };
+        // Apollo 5 answers 400 when variables were refused before anything ran.
+        if (resultErrors?.length && result.data === undefined && !head.status) head.status = 400;
+        mergeHead(response.http, head);
+        response.body = {
+          kind: 'single',
+          // `errors` present even when undefined, as in Apollo's (JSON leaves it out).
+          singleResult: { ...result, errors: formatted } as FormattedExecutionResult,
+        };
       } catch (error) {
         return await sendErrorResponse([ensureGraphQLError(ensureError(error))]);
       }
-      const resultErrors = result.errors?.map((error) =>
-        isBadUserInput(error) && error.extensions?.code == null ? userInputError(error) : error,
-      );
-      if (resultErrors) await didEncounterErrors(resultErrors);
-      const { formatted, head } = resultErrors
-        ? formatErrors(resultErrors)
-        : { formatted: undefined, head: { status: undefined, headers: new HeaderMap() } };
-      // Apollo 5 answers 400 when variables were refused before anything ran.
-      if (resultErrors?.length && result.data === undefined && !head.status) head.status = 400;
-      mergeHead(response.http, head);
-      response.body = {
-        kind: 'single',
-        // `errors` present even when undefined, as in Apollo's (JSON leaves it out).
-        singleResult: { ...result, errors: formatted } as FormattedExecutionResult,
-      };
     }
     await willSendResponse();
     return response as GraphQLResponse;
@@ -428,6 +437,9 @@ export function createFastRoute<TContext extends BaseContext>(
     },
     get served() {
       return served;
+    },
+    stop() {
+      stopped = true;
     },
   };
 }

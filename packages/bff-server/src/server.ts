@@ -3,6 +3,7 @@ import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginInlineTraceDisabled,
   ApolloServerPluginLandingPageDisabled,
+  ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import { applyAuthDirectives, createAuthPlugin } from '@bff/auth';
@@ -220,6 +221,9 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
       ApolloServerPluginCacheControlDisabled(),
       // Not a federated subgraph: Apollo's inline tracing would only check so on every request.
       ApolloServerPluginInlineTraceDisabled(),
+      // No Apollo Studio usage reports, even with APOLLO_KEY in the environment: the BFF's
+      // telemetry is its own, and the fast route calls the BFF's plugins only.
+      ApolloServerPluginUsageReportingDisabled(),
     ],
     formatError: formatErrorFor,
   });
@@ -313,6 +317,7 @@ async function start(options: BffServerOptions, opened: (() => unknown)[]): Prom
         ]);
         clearTimeout(timer);
         clearInterval(sweeper);
+        fast?.stop();
         await apollo.stop();
         upstreams.product.close();
         await Promise.all([

@@ -71,6 +71,8 @@ describe('the fast route', () => {
       post({ query: '{ hello }', variables: [] }),
       post({ query: '{ hello }', operationName: 1 }),
       post({ query: '{ hello }', operationName: 'Nope' }),
+      // An empty name names no operation: Apollo refuses it, even once a nameless request was served.
+      post({ query: '{ hello }', operationName: '' }),
       post({ query: '{ hello }', extensions: 'x' }),
       post([{ query: '{ hello }' }]),
       post({ query: '{  hello }' }),
@@ -82,6 +84,9 @@ describe('the fast route', () => {
       expect(fast.plan(request), JSON.stringify({ ...request, raw: undefined })).toBeUndefined();
     }
     expect(fast.plan(post({ query: 'mutation { bump }' }))?.operation.operation).toBe('mutation');
+    // Stopping: everything goes to Apollo, which refuses it once stopped.
+    fast.stop();
+    expect(fast.plan(post({ query: '{ hello }' }))).toBeUndefined();
   });
 
   it('negotiates the answer type as Apollo does', async () => {
