@@ -24,6 +24,7 @@ import {
 } from 'graphql';
 import Negotiator from 'negotiator';
 import type { OperationExecutor } from './jit-executor.ts';
+import { NOT_PASSED } from './one-plugin.ts';
 
 /** Documents kept per map (by text, by persisted hash), least recently used dropped first. */
 const MAX_KNOWN_DOCUMENTS = 500;
@@ -364,7 +365,7 @@ export function createFastRoute<TContext extends BaseContext>(
     requestContext: GraphQLRequestContext<TContext> & MutableRequestContext,
   ): Promise<GraphQLResponse> => {
     const listener = await plugin.requestDidStart?.(requestContext);
-    for (const hook of UNSUPPORTED_HOOKS) {
+    for (const hook of NOT_PASSED) {
       if (listener?.[hook] !== undefined) throw new Error(`the fast route does not call ${hook}`);
     }
     const { response } = requestContext;
@@ -484,16 +485,6 @@ interface MutableRequestContext {
   errors?: readonly GraphQLError[];
   response: { http: { status?: number | undefined; headers: HeaderMap }; body?: GraphQLResponse['body'] };
 }
-
-/** The request hooks the route does not call (asOnePlugin refuses them too). */
-const UNSUPPORTED_HOOKS = [
-  'didResolveSource',
-  'parsingDidStart',
-  'validationDidStart',
-  'executionDidStart',
-  'didEncounterSubsequentErrors',
-  'willSendSubsequentPayload',
-] as const;
 
 /**
  * The cache policy Apollo starts every request with, for a server without its cache-control

@@ -12,8 +12,11 @@ import type {
 
 /** The request hooks the composed listener passes on (all the BFF's plugins use). */
 type PassedHook = 'didResolveOperation' | 'didEncounterErrors' | 'willSendResponse';
-/** Request hooks it does not pass on: a plugin with one of them must stay a plugin of its own. */
-const NOT_PASSED = [
+/**
+ * Request hooks it does not pass on: a plugin with one of them must stay a plugin of its own.
+ * (The fast route does not call them either.)
+ */
+export const NOT_PASSED = [
   'didResolveSource',
   'parsingDidStart',
   'validationDidStart',
