@@ -183,9 +183,6 @@ export function createFastRoute<TContext extends BaseContext>(
     if (stopped) return undefined;
     const { headers } = http;
     const contentType = headers['content-type'];
-    const accept = headers.accept;
-    const chosen = answerType(typeof accept === 'string' ? accept : undefined);
-    if (!chosen || Array.isArray(accept)) return undefined;
     const { url } = http;
     const mark = url.indexOf('?');
     const search = mark < 0 ? '' : url.slice(mark);
@@ -233,6 +230,10 @@ export function createFastRoute<TContext extends BaseContext>(
       known.operations.set(name, operation);
     }
     if (http.method === 'GET' && operation.operation !== 'query') return undefined;
+    // Negotiated last: a request that is Apollo's anyway costs no negotiation here.
+    const accept = headers.accept;
+    const chosen = answerType(typeof accept === 'string' ? accept : undefined);
+    if (!chosen || Array.isArray(accept)) return undefined;
     return {
       // Every field present, undefined or not, as Apollo's request has them.
       request: { query, operationName, variables, extensions } as GraphQLRequest,

@@ -29,16 +29,16 @@ export function registerGraphqlRoute(
       /** The answer as sent, when it is one the cache may hold (a complete 200). */
       let sent: string | undefined;
       try {
-        const context_ = async () => {
+        const makeContext = async () => {
           context = await createContext(request, reply);
           return context;
         };
         const plan = fast?.plan(request);
         const response = plan
-          ? await (fast as FastRoute<BffContext>).run(plan, request, context_)
+          ? await (fast as FastRoute<BffContext>).run(plan, request, makeContext)
           : await apollo.executeHTTPGraphQLRequest({
               httpGraphQLRequest: graphqlRequestOf(request),
-              context: context_,
+              context: makeContext,
             });
         for (const [name, value] of response.headers) reply.header(name, value);
         reply.code(response.status ?? 200);
