@@ -69,6 +69,19 @@ const byHash = (id: string, variables: unknown, headers: Record<string, string> 
 const trustedOnly = (target: Target) =>
   target.options.production && persistedOperationApps.some((app) => app.name === target.options.app);
 
+/** A POSTed JSON request as the GET that carries the same fields, preflighted. */
+function asPreflightedGet(request: HostileRequest): HostileRequest {
+  const fields = JSON.parse(request.body ?? '{}') as Record<string, unknown>;
+  const search = Object.entries(fields)
+    .map(
+      ([name, value]) =>
+        `${name}=${encodeURIComponent(typeof value === 'string' ? value : JSON.stringify(value))}`,
+    )
+    .join('&');
+  const { 'content-type': _json, ...headers } = request.headers;
+  return { method: 'GET', search, headers: { ...headers, 'apollo-require-preflight': 'true' } };
+}
+
 /** The request every app must still serve after a property: two products. */
 function normalRequest(target: Target): HostileRequest {
   return trustedOnly(target)
@@ -373,17 +386,19 @@ describe.each(appNames)('the %s BFF under generated hostile requests', (app) => 
       );
     }, 60_000);
 
-    it('answers hostile headers (authorization, cookie, request id, language, version, content type)', async () => {
+    it('answers hostile headers (authorization, cookie, request id, language, version, ETag, content type)', async () => {
       const t = target();
       await holds(
         t,
-        fc.tuple(headersArb, contentTypeArb).map(([headers, contentType]) => {
+        fc.tuple(headersArb, contentTypeArb, fc.boolean()).map(([headers, contentType, asGet]) => {
           const request = normalRequest(t);
           const { 'content-type': _json, ...rest } = request.headers;
+          // As a GET too, where a public answer gets an ETag and If-None-Match is read.
+          const sent = asGet ? asPreflightedGet(request) : request;
           return {
-            ...request,
+            ...sent,
             headers: {
-              ...rest,
+              ...(asGet ? sent.headers : rest),
               ...headers,
               ...(contentType === undefined ? {} : { 'content-type': contentType }),
             },

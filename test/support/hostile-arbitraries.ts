@@ -622,6 +622,21 @@ export const headersArb: fc.Arbitrary<Record<string, string>> = fc.record(
       headerValue,
       fc.constantFrom('0', '0.0.0', '999999.0', '1.2.3.4.5', '-1', '1e3'),
     ),
+    // A cached public GET's ETag, matched or not (weak, lists, the wildcard, huge, malformed).
+    'if-none-match': fc.oneof(
+      headerValue,
+      fc.constantFrom(
+        '*',
+        '"x"',
+        'W/"x"',
+        '"a", "b"',
+        'W/',
+        '""',
+        ',,,',
+        '"unterminated',
+        `"${'a'.repeat(3_000)}"`,
+      ),
+    ),
     'apollo-require-preflight': headerValue,
     'x-apollo-operation-name': headerValue,
     accept: fc.constantFrom(
