@@ -1,11 +1,12 @@
 // The graphql-jit gateway in process (Apollo's executeOperation): a fragment tower under a
 // field runs on graphql-js instead of freezing the compiler, the compiled-document cache is
-// bounded, and a refused variable gets graphql-js's BAD_USER_INPUT.
+// bounded, a refused variable gets graphql-js's BAD_USER_INPUT, and graphql-jit's errors are
+// rebuilt as graphql-js's would be, without formatting a stack trace per error.
 import { ApolloServer } from '@apollo/server';
 import { makeExecutableSchema } from '@graphql-tools/schema';
-import { parse } from 'graphql';
+import { GraphQLError, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { expandedSelections, jitGateway } from '../src/jit-executor.ts';
+import { asGraphQLError, expandedSelections, graphqlJsExecutor, jitGateway } from '../src/jit-executor.ts';
 
 const schema = makeExecutableSchema({
   typeDefs: `type Query { viewer: User product(id: ID!): Product }
@@ -14,10 +15,29 @@ const schema = makeExecutableSchema({
   resolvers: {
     Query: {
       viewer: () => ({ id: 'u1', name: 'Ada' }),
-      product: (_: unknown, { id }: { id: string }) => ({ id, name: `Product ${id}` }),
+      product: (_: unknown, { id }: { id: string }) => {
+        if (id === 'down') throw new UpstreamDown();
+        return { id, name: `Product ${id}` };
+      },
     },
   },
 });
+
+/** An upstream failure as the clients raise it: counts how often its stack trace is read. */
+class UpstreamDown extends Error {
+  static stackReads = 0;
+  readonly extensions = { code: 'UPSTREAM_UNAVAILABLE' };
+  constructor() {
+    super('product unavailable');
+    const stack = this.stack;
+    Object.defineProperty(this, 'stack', {
+      get: () => {
+        UpstreamDown.stackReads += 1;
+        return stack;
+      },
+    });
+  }
+}
 
 /** `levels` fragments on User, each spreading the next `spreads` times, under `viewer`. */
 function towerUnderField(levels: number, spreads = 4): string {
@@ -90,5 +110,56 @@ describe('jitGateway', () => {
     } finally {
       await server.stop();
     }
+  });
+
+  it('answers a failing field with the error graphql-js would', async () => {
+    const gateway = jitGateway(schema);
+    const document = parse('query($a: ID!, $b: ID!) { a: product(id: $a) { id } b: product(id: $b) { id } }');
+    const operation = document.definitions[0] as never;
+    const run = (engine: 'jit' | 'graphql-js') =>
+      (engine === 'jit' ? gateway.run : graphqlJsExecutor(schema))({
+        document,
+        operationName: null,
+        operation,
+        variables: { a: 'down', b: 'p1' },
+        context: {},
+      });
+    const jit = await run('jit');
+    const reference = await run('graphql-js');
+    expect(jit.data).toEqual(reference.data);
+    const [rebuilt] = jit.errors ?? [];
+    const [expected] = reference.errors ?? [];
+    expect(rebuilt).toBeInstanceOf(GraphQLError);
+    expect(rebuilt?.toJSON()).toEqual(expected?.toJSON());
+    expect(JSON.stringify(rebuilt)).toBe(JSON.stringify(expected));
+    expect(Object.keys(rebuilt ?? {})).toEqual(Object.keys(expected ?? {}));
+    expect(rebuilt?.name).toBe('GraphQLError');
+    expect(rebuilt?.originalError).toBeInstanceOf(UpstreamDown);
+    expect(expected?.originalError).toBeInstanceOf(UpstreamDown);
+    expect(rebuilt?.stack).toBe(rebuilt?.originalError?.stack);
+  });
+});
+
+describe('asGraphQLError', () => {
+  it('keeps what a graphql-js error of the same parts has, and reads the original stack only when asked', () => {
+    const original = new UpstreamDown();
+    const jitError = new GraphQLError('product unavailable', {
+      path: ['a', 0, 'b'],
+      originalError: original,
+    });
+    UpstreamDown.stackReads = 0;
+    const rebuilt = asGraphQLError(jitError);
+    expect(UpstreamDown.stackReads).toBe(0);
+    expect(rebuilt.toJSON()).toEqual({
+      message: 'product unavailable',
+      path: ['a', 0, 'b'],
+      extensions: { code: 'UPSTREAM_UNAVAILABLE' },
+    });
+    expect(rebuilt.originalError).toBe(original);
+    expect(Object.keys(rebuilt)).toEqual(['message', 'path', 'locations', 'extensions']);
+    rebuilt.stack; // read on demand
+    expect(UpstreamDown.stackReads).toBe(1);
+    rebuilt.stack = 'replaced';
+    expect(rebuilt.stack).toBe('replaced');
   });
 });
