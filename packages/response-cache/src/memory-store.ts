@@ -93,11 +93,8 @@ export class MemoryResponseCacheStore implements ResponseCacheStore {
     tags: readonly string[],
     options?: SetOptions,
   ): Promise<SetOutcome> {
-    assertEntry('MemoryResponseCacheStore.set', key, ttlSeconds, tags);
+    assertEntry('MemoryResponseCacheStore', key, value, ttlSeconds, tags);
     const since = assertSetOptions('MemoryResponseCacheStore', options);
-    if (typeof value !== 'string') {
-      throw new TypeError(`MemoryResponseCacheStore.set: value must be a string, received ${typeof value}`);
-    }
     // UTF-8 takes at least a byte per UTF-16 unit: an entry this long cannot fit, whatever it
     // holds (nothing is dropped for it: what is stored under the key stays valid).
     if (key.length + value.length > this.maxBytes) return 'skipped';

@@ -175,11 +175,8 @@ export class RedisResponseCacheStore implements ResponseCacheStore {
     tags: readonly string[],
     options?: SetOptions,
   ): Promise<SetOutcome> {
-    assertEntry('RedisResponseCacheStore.set', key, ttlSeconds, tags);
+    assertEntry('RedisResponseCacheStore', key, value, ttlSeconds, tags);
     const since = assertSetOptions('RedisResponseCacheStore', options);
-    if (typeof value !== 'string') {
-      throw new TypeError(`RedisResponseCacheStore.set: value must be a string, received ${typeof value}`);
-    }
     // Older than the invalidation times Redis keeps: it cannot be shown to postdate them.
     if (since !== undefined && since < Date.now() - INVALIDATION_MEMORY_MS) {
       this.counts.stale++;

@@ -67,12 +67,21 @@ export interface ResponseCacheStore {
 }
 
 /** The argument checks every store shares: contract errors, not backend failures, so they throw. */
-export function assertEntry(store: string, key: unknown, ttlSeconds: unknown, tags: unknown): void {
-  assertKey(store, 'key', key);
+export function assertEntry(
+  store: string,
+  key: unknown,
+  value: unknown,
+  ttlSeconds: unknown,
+  tags: unknown,
+): void {
+  assertKey(`${store}.set`, 'key', key);
+  if (typeof value !== 'string') {
+    throw new TypeError(`${store}.set: value must be a string, received ${typeof value}`);
+  }
   if (typeof ttlSeconds !== 'number' || !Number.isFinite(ttlSeconds) || ttlSeconds <= 0) {
     throw new TypeError(`${store}.set: ttlSeconds must be a positive number, received ${String(ttlSeconds)}`);
   }
-  assertTags(store, tags);
+  assertTags(`${store}.set`, tags);
 }
 
 export function assertSetOptions(store: string, options: SetOptions | undefined): number | undefined {

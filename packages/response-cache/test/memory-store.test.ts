@@ -137,8 +137,18 @@ describe('MemoryResponseCacheStore', () => {
     expect(() => new MemoryResponseCacheStore({ maxBytes: 0 })).toThrow(/maxBytes.*received 0/);
     expect(() => new MemoryResponseCacheStore({ maxBytes: 1.5 })).toThrow(/maxBytes.*received 1.5/);
     const store = new MemoryResponseCacheStore();
-    await expect(store.set('k', 'v', 0, [])).rejects.toThrow(/ttlSeconds.*received 0/);
-    await expect(store.set('k', 'v', 60, [''])).rejects.toThrow(/tag.*received ""/);
+    await expect(store.set('k', 'v', 0, [])).rejects.toThrow(
+      'MemoryResponseCacheStore.set: ttlSeconds must be a positive number, received 0',
+    );
+    await expect(store.set('k', 'v', 60, [''])).rejects.toThrow(
+      'MemoryResponseCacheStore.set: each tag must be a non-empty string, received ""',
+    );
+    await expect(store.set('', 'v', 60, [])).rejects.toThrow(
+      'MemoryResponseCacheStore.set: key must be a non-empty string, received ""',
+    );
+    await expect(store.set('k', 1 as never, 60, [])).rejects.toThrow(
+      'MemoryResponseCacheStore.set: value must be a string, received number',
+    );
     await expect(store.get('')).rejects.toThrow(/key.*received ""/);
   });
 });

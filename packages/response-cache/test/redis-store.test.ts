@@ -235,4 +235,22 @@ describe('RedisResponseCacheStore when Redis is not there or does not answer', (
       () => new RedisResponseCacheStore({ url: 'redis://127.0.0.1:1', prefix: 'p', timeoutMs: 0 }),
     ).toThrow(/timeoutMs.*received 0/);
   });
+
+  it('rejects bad entries before any command, naming them', async () => {
+    const store = new RedisResponseCacheStore({ url: 'redis://127.0.0.1:1', prefix: 'p' });
+    try {
+      await expect(store.set('k', 'v', Number.NaN, [])).rejects.toThrow(
+        'RedisResponseCacheStore.set: ttlSeconds must be a positive number, received NaN',
+      );
+      await expect(store.set('k', null as never, 60, [])).rejects.toThrow(
+        'RedisResponseCacheStore.set: value must be a string, received object',
+      );
+      await expect(store.set('k', 'v', 60, 'T' as never)).rejects.toThrow(
+        'RedisResponseCacheStore.set: tags must be an array of strings, received "T"',
+      );
+      expect(store.stats.failures).toBe(0);
+    } finally {
+      await store.close();
+    }
+  });
 });
