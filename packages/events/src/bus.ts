@@ -97,9 +97,18 @@ export interface Subscription {
   unsubscribe(): Promise<void>;
 }
 
+export interface PublishOptions {
+  /**
+   * Traces the send as a PRODUCER span under the event's trace context with this Tracing (the
+   * publishing service's) instead of the bus's own. An event without a trace context is sent
+   * untraced either way.
+   */
+  tracing?: Tracing | undefined;
+}
+
 export interface EventBus {
   /** Resolves once the bus has taken responsibility for the event (the broker confirmed it). */
-  publish(event: EventEnvelope): Promise<void>;
+  publish(event: EventEnvelope, options?: PublishOptions): Promise<void>;
   /**
    * Delivers events whose type matches one of `patterns` (AMQP topic syntax: `*` one word,
    * `#` any number) to the named consumer. Durable consumers with the same name share the work;

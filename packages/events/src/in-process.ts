@@ -1,7 +1,7 @@
 import type { Tracing } from '@bff/observability';
-import type { EventBus, EventHandler, SubscribeOptions, Subscription } from './bus.ts';
-import { deliverTraced } from './consumer-span.ts';
+import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from './bus.ts';
 import type { EventEnvelope } from './envelope.ts';
+import { deliverTraced, publishTraced } from './message-spans.ts';
 import { reportDropped, subscriptionMode, type TransientMode } from './subscription-mode.ts';
 import { topicMatches } from './topic.ts';
 
@@ -64,8 +64,13 @@ export class InProcessEventBus implements EventBus {
     this.tracing = tracing;
   }
 
-  async publish(event: EventEnvelope): Promise<void> {
+  async publish(event: EventEnvelope, options?: PublishOptions): Promise<void> {
     if (this.closed) throw new Error('event bus is closed');
+    const tracing = options?.tracing ?? this.tracing;
+    return publishTraced(tracing, 'in-process', event, async (sent) => this.send(sent));
+  }
+
+  private send(event: EventEnvelope): void {
     const copy = JSON.stringify(event);
     for (const consumer of this.consumers) {
       if (!consumer.patterns.some((p) => topicMatches(p, event.type))) continue;

@@ -9,6 +9,7 @@ export type {
   EventBus,
   EventDelivery,
   EventHandler,
+  PublishOptions,
   SubscribeOptions,
   Subscription,
   TransientSubscribeOptions,

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Database, MigrationSource, Queryable } from '@bff/db';
-import { type Context, sanitizeTraceCarrier, traceCarrierOf } from '@bff/observability';
+import { type Context, sanitizeTraceCarrier, type Tracing, traceCarrierOf } from '@bff/observability';
 import type { EventBus } from './bus.ts';
 import { type EventEnvelope, newEvent } from './envelope.ts';
 
@@ -111,6 +111,11 @@ export interface OutboxRelayOptions {
   leaseSeconds?: number;
   /** Called when publishing, marking or renewing fails (the row stays and is retried). */
   onError?: (error: unknown) => void;
+  /**
+   * The publishing service's Tracing: each row with a trace context is sent inside a PRODUCER
+   * span under it (`<type> publish`), the consumers' spans its children. @default the bus's own
+   */
+  tracing?: Tracing | undefined;
 }
 
 interface OutboxRow {
@@ -265,6 +270,7 @@ export class OutboxRelay {
   private readonly batchSize: number;
   private readonly leaseSeconds: number;
   private readonly onError: (error: unknown) => void;
+  private readonly tracing: Tracing | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -279,6 +285,7 @@ export class OutboxRelay {
     this.batchSize = options.batchSize ?? 100;
     this.leaseSeconds = options.leaseSeconds ?? 30;
     this.onError = options.onError ?? (() => {});
+    this.tracing = options.tracing;
     if (!(this.pollIntervalMs > 0)) {
       throw new TypeError(`OutboxRelay: pollIntervalMs must be positive, received ${options.pollIntervalMs}`);
     }
@@ -393,15 +400,18 @@ export class OutboxRelay {
           traceparent: row.traceparent,
           tracestate: row.tracestate ?? undefined,
         });
-        await this.bus.publish({
-          id: row.id,
-          type: row.type,
-          version: row.version,
-          source: row.source,
-          occurredAt: row.occurred_at.toISOString(),
-          payload: row.payload,
-          ...(trace ? { trace } : {}),
-        });
+        await this.bus.publish(
+          {
+            id: row.id,
+            type: row.type,
+            version: row.version,
+            source: row.source,
+            occurredAt: row.occurred_at.toISOString(),
+            payload: row.payload,
+            ...(trace ? { trace } : {}),
+          },
+          this.tracing ? { tracing: this.tracing } : undefined,
+        );
         if (!(await lease.mark(row.id))) {
           this.refused++;
           break;

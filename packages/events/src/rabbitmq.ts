@@ -1,8 +1,8 @@
 import { sanitizeTraceCarrier, type Tracing } from '@bff/observability';
 import { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage, connect } from 'amqplib';
-import type { EventBus, EventHandler, SubscribeOptions, Subscription } from './bus.ts';
-import { deliverTraced } from './consumer-span.ts';
+import type { EventBus, EventHandler, PublishOptions, SubscribeOptions, Subscription } from './bus.ts';
 import { type EventEnvelope, parseEnvelope } from './envelope.ts';
+import { deliverTraced, publishTraced } from './message-spans.ts';
 import {
   callSafely,
   type DurableMode,
@@ -98,7 +98,11 @@ export class RabbitMqEventBus implements EventBus {
     this.tracing = options.tracing;
   }
 
-  async publish(event: EventEnvelope): Promise<void> {
+  async publish(event: EventEnvelope, options?: PublishOptions): Promise<void> {
+    return publishTraced(options?.tracing ?? this.tracing, 'rabbitmq', event, (sent) => this.send(sent));
+  }
+
+  private async send(event: EventEnvelope): Promise<void> {
     const channel = await this.channel();
     const model = this.model;
     try {

@@ -1,6 +1,7 @@
 // One trace from the request that wrote an outbox row to the consumer of its event: the row
-// keeps the request's trace context, the bus carries it (AMQP headers on RabbitMQ), and the
-// handler runs in a CONSUMER span under it. Hostile trace headers start a new trace instead.
+// keeps the request's trace context, the bus carries it (AMQP headers on RabbitMQ), the
+// bus's send is a PRODUCER span under it and the handler a CONSUMER span under that. Hostile
+// trace headers start a new trace instead.
 import { randomBytes } from 'node:crypto';
 import { type Database, migrate, openDatabase } from '@bff/db';
 import { createTracing, SpanKind, type Tracing, traceIdOf } from '@bff/observability';
@@ -63,20 +64,29 @@ async function tracedRequestWrites(db: Database, t: Traced, type: string): Promi
   return event;
 }
 
-/** Checks the consumer span of `event`: same trace, the producing request span among its ancestors. */
+/**
+ * Checks the spans of `event`: the request that wrote the row, then the bus's PRODUCER span
+ * (`<type> publish`) as its child, then the CONSUMER span as the producer's child, one trace.
+ */
 async function expectLinked(t: Traced, event: EventEnvelope, handlerTraceId: string | undefined) {
-  await t.producer.flush();
-  await t.consumer.flush();
-  const produced = t.producerSpans.getFinishedSpans();
-  const request = produced.find((s) => s.name === 'POST /things');
-  const consumed = await waitFor('the consumer span', async () => {
+  const spans = async () => {
+    await t.producer.flush();
     await t.consumer.flush();
-    return t.consumerSpans.getFinishedSpans().find((s) => s.attributes['messaging.message.id'] === event.id);
-  });
+    return [...t.producerSpans.getFinishedSpans(), ...t.consumerSpans.getFinishedSpans()];
+  };
+  const ofEvent = (kind: SpanKind) => (all: readonly ReadableSpan[]) =>
+    all.find((s) => s.kind === kind && s.attributes['messaging.message.id'] === event.id);
+  const consumed = await waitFor('the consumer span', async () => ofEvent(SpanKind.CONSUMER)(await spans()));
+  const all = await spans();
+  const request = all.find((s) => s.name === 'POST /things');
+  const published = ofEvent(SpanKind.PRODUCER)(all);
   expect(request?.spanContext().traceId).toBe(PARENT_TRACE);
-  expect(consumed.kind).toBe(SpanKind.CONSUMER);
-  expect(consumed.spanContext().traceId).toBe(PARENT_TRACE);
-  expect(descendsFrom(consumed, request as ReadableSpan, [...produced, consumed])).toBe(true);
+  expect(published?.name).toBe(`${event.type} publish`);
+  expect(published?.attributes['messaging.operation.type']).toBe('send');
+  expect(published?.parentSpanContext?.spanId).toBe(request?.spanContext().spanId);
+  expect(consumed.parentSpanContext?.spanId).toBe(published?.spanContext().spanId);
+  for (const span of [published, consumed]) expect(span?.spanContext().traceId).toBe(PARENT_TRACE);
+  expect(descendsFrom(consumed, request as ReadableSpan, all)).toBe(true);
   expect(handlerTraceId).toBe(PARENT_TRACE);
 }
 
@@ -240,6 +250,7 @@ describe.runIf(available)('trace context through the outbox and the real RabbitM
       await t.producer.shutdown();
       await t.consumer.shutdown();
     });
+    // As the services wire it: a bus without tracing, the relay traced as the service is.
     const publisher = bus();
     const receiver = bus(t.consumer);
     const seen = new Map<string, string | undefined>();
@@ -256,7 +267,7 @@ describe.runIf(available)('trace context through the outbox and the real RabbitM
     await channel.bindQueue(rawQueue, exchange, 'trace.amqp');
 
     const event = await tracedRequestWrites(db, t, 'trace.amqp');
-    const relay = new OutboxRelay({ db, bus: publisher, pollIntervalMs: 20 });
+    const relay = new OutboxRelay({ db, bus: publisher, pollIntervalMs: 20, tracing: t.producer });
     relay.start();
     closers.push(() => relay.stop());
     await waitFor('the delivery', () => seen.has(event.id), 20_000);

@@ -15,7 +15,7 @@ import {
   type Queryable,
 } from '@bff/db';
 import { type EventBus, OutboxRelay, outboxMigrations, readOutboxBacklog } from '@bff/events';
-import type { ServiceMetrics } from '@bff/observability';
+import type { ServiceMetrics, Tracing } from '@bff/observability';
 
 /** How an entry point's environment asks for migrations (its `MIGRATE_ONLY`, `MIGRATE_ON_START`). */
 export interface MigrationSettings {
@@ -189,6 +189,8 @@ export interface ServiceStorageOptions {
   relayPollIntervalMs?: number;
   /** Exports the outbox backlog and the age of its oldest unpublished row through these metrics. */
   metrics?: ServiceMetrics;
+  /** The service's Tracing: the relay's sends become PRODUCER spans under each event's request. */
+  tracing?: Tracing | undefined;
 }
 
 export interface ServiceStorage {
@@ -221,6 +223,7 @@ export async function startServiceStorage(options: ServiceStorageOptions): Promi
     bus: options.bus,
     ...(options.onRelayError ? { onError: options.onRelayError } : {}),
     ...(options.relayPollIntervalMs ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
+    ...(options.tracing ? { tracing: options.tracing } : {}),
   });
   relay.start();
   options.metrics?.observeOutbox(() => readOutboxBacklog(db));

@@ -95,6 +95,7 @@ export async function startBillingService(options: BillingServiceOptions): Promi
               ),
       onRelayError: (err) => app.log.warn({ err }, 'outbox publish failed; will retry'),
       metrics: telemetry.metrics,
+      tracing: telemetry.tracing,
     });
   } catch (error) {
     await app.close();

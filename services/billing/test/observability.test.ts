@@ -142,10 +142,19 @@ describe('Billing service: logs, traces, metrics', () => {
     );
     const consumed = await waitFor('the consumer span', async () => {
       await consumerTracing.flush();
-      return consumerSpans.getFinishedSpans().find((s) => s.attributes['messaging.message.id'] === event.id);
+      return consumerSpans
+        .getFinishedSpans()
+        .find((s) => s.kind === SpanKind.CONSUMER && s.attributes['messaging.message.id'] === event.id);
     });
     expect(consumed.spanContext().traceId).toBe(PARENT_TRACE);
-    expect(consumed.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+    // Request, then the outbox relay's send (a PRODUCER span, Billing's), then the consumer.
+    const published = await waitFor('the producer span', async () =>
+      (await finished()).find((s) => s.name === 'billing.invoice.created publish'),
+    );
+    expect(published.kind).toBe(SpanKind.PRODUCER);
+    expect(published.attributes['messaging.message.id']).toBe(event.id);
+    expect(published.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+    expect(consumed.parentSpanContext?.spanId).toBe(published.spanContext().spanId);
 
     expect(lines.find((l) => l.msg === 'request completed' && l.requestId === 'req-b-1')).toMatchObject({
       service: 'billing',

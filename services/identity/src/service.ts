@@ -112,6 +112,7 @@ export async function startIdentityService(options: IdentityServiceOptions): Pro
       seed: options.seed === false ? undefined : (tx) => seedUsers(tx, demoUsers, DEMO_PASSWORD),
       onRelayError: (err) => app.log.warn({ err }, 'outbox publish failed; will retry'),
       metrics: telemetry.metrics,
+      tracing: telemetry.tracing,
     });
   } catch (error) {
     await app.close();

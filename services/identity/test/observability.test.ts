@@ -91,7 +91,11 @@ describe('Identity service: logs, traces, metrics', () => {
     });
     expect(consumed.kind).toBe(SpanKind.CONSUMER);
     expect(consumed.spanContext().traceId).toBe(PARENT_TRACE);
-    expect(consumed.parentSpanContext?.spanId).toBe(request?.spanContext().spanId);
+    // Request, then the outbox relay's send (a PRODUCER span, Identity's), then the consumer.
+    const published = exporter.getFinishedSpans().find((s) => s.name === 'identity.user.registered publish');
+    expect(published?.kind).toBe(SpanKind.PRODUCER);
+    expect(published?.parentSpanContext?.spanId).toBe(request?.spanContext().spanId);
+    expect(consumed.parentSpanContext?.spanId).toBe(published?.spanContext().spanId);
 
     const line = lines.find((l) => l.msg === 'request completed' && l.requestId === 'req-identity-1');
     expect(line).toMatchObject({

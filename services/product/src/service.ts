@@ -134,6 +134,7 @@ export async function startProductService(options: ProductServiceOptions): Promi
       seed: options.seed === false ? undefined : (tx) => seedProducts(tx, demoProducts()),
       onRelayError: (err) => log.warn({ err }, 'outbox publish failed; will retry'),
       metrics: telemetry.metrics,
+      tracing: telemetry.tracing,
     });
   } catch (error) {
     await telemetry.close();

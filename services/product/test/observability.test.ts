@@ -1,7 +1,7 @@
 // Product observed from outside: the handler continues the trace the caller sent as gRPC
 // `traceparent` metadata (a SERVER span, one log line with method, code and trace id), the
-// price_changed event it writes is consumed under that span, and each call is counted once by
-// outcome (client-fault codes are `refused`).
+// price_changed event it writes is published (a PRODUCER span) and consumed under that span,
+// and each call is counted once by outcome (client-fault codes are `refused`).
 import { Writable } from 'node:stream';
 import { InProcessEventBus } from '@bff/events';
 import { createTracing, loggerOptions, SpanKind, traceIdOf } from '@bff/observability';
@@ -103,7 +103,14 @@ describe('Product service: logs, traces, metrics', () => {
       return consumerSpans.getFinishedSpans()[0];
     });
     expect(consumer.spanContext().traceId).toBe(PARENT_TRACE);
-    expect(consumer.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+    // Request, then the outbox relay's send (a PRODUCER span, Product's), then the consumer.
+    const published = await waitFor('the producer span', async () => {
+      await tracing.flush();
+      return exporter.getFinishedSpans().find((s) => s.name === 'product.price_changed publish');
+    });
+    expect(published.kind).toBe(SpanKind.PRODUCER);
+    expect(published.parentSpanContext?.spanId).toBe(server?.spanContext().spanId);
+    expect(consumer.parentSpanContext?.spanId).toBe(published.spanContext().spanId);
   });
 
   it('counts each call once by method and outcome, client faults as refused', async () => {
