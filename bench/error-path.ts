@@ -7,14 +7,20 @@
 // request before graphql-jit's errors were rebuilt without the Error constructor, as much as a
 // successful one (16.0-20.8 ms); after, 9.9-10.6 ms.
 //
-//   pnpm --filter @bff/bench bench:error-path        (ERROR_PATH_REQUESTS, default 300)
+//   pnpm --filter @bff/bench bench:error-path        (ERROR_PATH_REQUESTS, default 300;
+//                                                     ERROR_PATH_WARMUP, default 100)
 import { startWebBff } from '@bff/web-app';
 import { startFakeUpstreams } from './fake-upstreams.ts';
 import { workloadRequests } from './workloads.ts';
 
-const requests = Number(process.env.ERROR_PATH_REQUESTS ?? 300);
-if (!Number.isSafeInteger(requests) || requests < 1)
-  throw new TypeError(`ERROR_PATH_REQUESTS must be a positive whole number, received ${requests}`);
+const count = (name: string, fallback: number) => {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new TypeError(`${name} must be a positive whole number, received ${process.env[name]}`);
+  return value;
+};
+const requests = count('ERROR_PATH_REQUESTS', 300);
+const warmup = count('ERROR_PATH_WARMUP', 100);
 
 const fakes = await startFakeUpstreams(0);
 for (const productDown of [false, true, false, true]) {
@@ -42,7 +48,7 @@ for (const productDown of [false, true, false, true]) {
       if ((await response.text()).includes('"errors"')) withErrors++;
     }
   };
-  await send(100); // warm-up
+  await send(warmup);
   withErrors = 0;
   const before = process.cpuUsage();
   await send(requests);

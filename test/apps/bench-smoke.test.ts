@@ -82,6 +82,22 @@ describe('the benchmark harness (smoke)', () => {
     if ((telemetry?.requestsServed ?? 0) >= 100) expect(telemetry?.spansReceived).toBeGreaterThan(0);
   }, 300_000);
 
+  it('runs the error-path measurement: Product down answers every request with errors, Product up none', () => {
+    const out = execFileSync(process.execPath, ['--import', 'tsx', 'error-path.ts'], {
+      cwd: join(root, 'bench'),
+      encoding: 'utf8',
+      env: { ...process.env, ERROR_PATH_REQUESTS: '3', ERROR_PATH_WARMUP: '1' },
+      timeout: 120_000,
+    });
+    const lines = out.trim().split('\n');
+    expect(lines).toHaveLength(4);
+    for (const [i, line] of lines.entries()) {
+      const down = i % 2 === 1;
+      expect(line).toMatch(new RegExp(`^product ${down ? 'down' : 'up  '}  \\d+ µs CPU per request`));
+      expect(line).toMatch(new RegExp(`answers with errors: ${down ? 3 : 0}/3$`));
+    }
+  });
+
   it('summarises a CPU profile by package and by function', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bench-profile-'));
     try {
