@@ -1,6 +1,7 @@
 import {
   type Context,
   extractTraceContext,
+  type Span,
   SpanKind,
   SpanStatusCode,
   type Tracing,
@@ -34,17 +35,7 @@ export async function publishTraced(
     'messaging.message.id': event.id,
   });
   const trace = traceCarrierOf(context);
-  try {
-    await send(trace ? { ...event, trace } : event);
-  } catch (error) {
-    span.setStatus({
-      code: SpanStatusCode.ERROR,
-      message: error instanceof Error ? error.message.slice(0, 200) : 'publish failed',
-    });
-    throw error;
-  } finally {
-    span.end();
-  }
+  await ending(span, 'publish', () => send(trace ? { ...event, trace } : event));
 }
 
 /**
@@ -68,12 +59,17 @@ export async function deliverTraced(
     'messaging.consumer.group.name': consumer,
     'messaging.message.id': event.id,
   });
+  await ending(span, 'handler', () => handler(event, { traceContext: context }));
+}
+
+/** Runs `work` and ends `span`, marked failed with the error's message (cut short) if it throws. */
+async function ending(span: Span, what: string, work: () => Promise<void>): Promise<void> {
   try {
-    await handler(event, { traceContext: context });
+    await work();
   } catch (error) {
     span.setStatus({
       code: SpanStatusCode.ERROR,
-      message: error instanceof Error ? error.message.slice(0, 200) : 'handler failed',
+      message: error instanceof Error ? error.message.slice(0, 200) : `${what} failed`,
     });
     throw error;
   } finally {
