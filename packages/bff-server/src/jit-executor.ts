@@ -206,18 +206,21 @@ export function expandedSelections(document: DocumentNode, cap: number): number 
  * graphql-jit's error as a graphql-js GraphQLError, with the path, the locations, the extensions
  * and the original error, built without running the Error constructor. A request whose upstream
  * failed under a list (a product per invoice line) has one error per item, and graphql-js's
- * constructor costs 12-20 µs each on this machine (capturing a stack, reading the original's,
- * which formats it, defining properties one by one): a request answered with 192 such errors
- * cost more CPU than a successful one, which is backwards for an edge whose upstream is failing.
- * The object has GraphQLError's prototype (`instanceof`, `toJSON`, `toString`) and the own
- * properties its constructor would give it, with the same enumerability; its stack is the
- * original's, read only when asked for (a development answer's `stacktrace`, the error log).
+ * constructor costs 12-20 µs each on this machine (the Error constructor capturing a stack, then
+ * its properties defined one by one): a request answered with 192 such errors cost more CPU than
+ * a successful one, which is backwards for an edge whose upstream is failing. The object has
+ * GraphQLError's prototype (`instanceof`, `toJSON`, `toString`) and the own properties its
+ * constructor would give it, with the same enumerability. Its message is a string, as the
+ * constructor would make it (graphql-jit keeps a thrown non-Error value as the message); its
+ * stack is the original's, or graphql-jit's own when the original has none (a thrown string),
+ * read only when asked for (a development answer's `stacktrace`, the error log).
  */
 export function asGraphQLError(error: GraphQLError): GraphQLError {
   const original = error.originalError ?? error;
   const path = error.path ?? undefined;
+  const message = typeof error.message === 'string' ? error.message : asText(error.message);
   return Object.create(GraphQLError.prototype, {
-    message: { value: error.message, enumerable: true, writable: true, configurable: true },
+    message: { value: message, enumerable: true, writable: true, configurable: true },
     name: { value: 'GraphQLError', writable: true, configurable: true },
     path: { value: path, enumerable: true, writable: true, configurable: true },
     locations: { value: error.locations ?? undefined, enumerable: true, writable: true, configurable: true },
@@ -227,11 +230,26 @@ export function asGraphQLError(error: GraphQLError): GraphQLError {
     positions: { value: undefined, writable: true, configurable: true },
     originalError: { value: original, writable: true, configurable: true },
     stack: {
-      get: () => original.stack,
+      get: () => {
+        try {
+          return (original as { stack?: string } | null | undefined)?.stack ?? error.stack;
+        } catch {
+          return undefined; // graphql-jit's stack over a value that cannot be written as text
+        }
+      },
       set(value: unknown) {
         Object.defineProperty(this, 'stack', { value, writable: true, configurable: true });
       },
       configurable: true,
     },
   }) as GraphQLError;
+}
+
+/** A thrown value as the Error constructor would word it (and a fixed text where it would throw). */
+function asText(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return 'Unexpected error value';
+  }
 }

@@ -17,6 +17,10 @@ const schema = makeExecutableSchema({
       viewer: () => ({ id: 'u1', name: 'Ada' }),
       product: (_: unknown, { id }: { id: string }) => {
         if (id === 'down') throw new UpstreamDown();
+        // Values a library might throw that are not Errors.
+        if (id === 'number') throw 42;
+        if (id === 'object') throw { code: 'X' };
+        if (id === 'bare') throw Object.create(null);
         return { id, name: `Product ${id}` };
       },
     },
@@ -137,6 +141,34 @@ describe('jitGateway', () => {
     expect(rebuilt?.originalError).toBeInstanceOf(UpstreamDown);
     expect(expected?.originalError).toBeInstanceOf(UpstreamDown);
     expect(rebuilt?.stack).toBe(rebuilt?.originalError?.stack);
+  });
+});
+
+describe('a thrown value that is not an Error', () => {
+  it('is answered with a string message, as graphql-js would word it, and a readable stack', async () => {
+    const gateway = jitGateway(schema);
+    for (const [id, message] of [
+      ['number', '42'],
+      ['object', '[object Object]'],
+      ['bare', 'Unexpected error value'],
+    ] as const) {
+      const document = parse(`{ product(id: "${id}") { id } }`);
+      const result = await gateway.run({
+        document,
+        operationName: null,
+        operation: document.definitions[0] as never,
+        variables: {},
+        context: {},
+      });
+      const [error] = result.errors ?? [];
+      expect(error?.message, id).toBe(message);
+      expect(JSON.parse(JSON.stringify(error)).message, id).toBe(message);
+      expect(String(error), id).toContain(message);
+      // A stack to read where one can be written (never a throw from reading it).
+      expect(id === 'bare' ? error?.stack : typeof error?.stack, id).toBe(
+        id === 'bare' ? undefined : 'string',
+      );
+    }
   });
 });
 
